@@ -1,0 +1,120 @@
+"""Where the demo corpus's synthetic speakers live: accents, regions, zip codes, demographics.
+
+Every number here is synthetic.  Accents map to plausible places so that a regression tree over
+(lat, lon) has real regions to find; zip codes carry made-up demographic attributes (documented
+as synthetic, never real census data) that correlate with the acoustic conditions of the
+speakers living there, so the geodemographic cohort search has a real signal to find too.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Region:
+    """One accent area: an espeak-ng voice, a place and how often it appears in training."""
+
+    name: str
+    accent: str  # label used in manifests and reports
+    voice: str  # espeak-ng voice name (non-English voices read English with a foreign accent)
+    country: str
+    lat: float
+    lon: float
+    spread_km: float  # radius over which its zip codes are scattered
+    train_weight: float  # relative share of training speakers (small = under-served)
+    home_language: str  # majority home language of its zip codes (a demographic attribute)
+
+
+# fmt: off
+REGIONS: tuple[Region, ...] = (
+    Region("us_midwest",     "en-us",          "en-us",          "US", 41.88,  -87.63, 400, 3.0, "english"),
+    Region("us_west",        "en-us",          "en-us",          "US", 34.05, -118.24, 400, 3.0, "english"),
+    Region("us_south",       "en-us",          "en-us",          "US", 33.75,  -84.39, 400, 2.0, "english"),
+    Region("us_new_york",    "en-us-nyc",      "en-us-nyc",      "US", 40.71,  -74.01, 150, 2.0, "english"),
+    Region("uk_london",      "en-gb-rp",       "en-gb-x-rp",     "GB", 51.51,   -0.13, 100, 2.0, "english"),
+    Region("uk_lancashire",  "en-gb-lancs",    "en-gb-x-gbclan", "GB", 53.48,   -2.24,  60, 1.0, "english"),
+    Region("uk_w_midlands",  "en-gb-wmids",    "en-gb-x-gbcwmd", "GB", 52.49,   -1.89,  60, 1.0, "english"),
+    Region("uk_scotland",    "en-gb-scotland", "en-gb-scotland", "GB", 55.86,   -4.25, 120, 0.3, "english"),
+    Region("caribbean",      "en-caribbean",   "en-029",         "JM", 18.00,  -76.79, 150, 0.5, "english"),
+    Region("india",          "hi-en",          "hi",             "IN", 28.61,   77.21, 500, 1.0, "other"),
+    Region("mexico",         "es-en",          "es",             "MX", 19.43,  -99.13, 400, 1.0, "other"),
+    Region("germany",        "de-en",          "de",             "DE", 52.52,   13.40, 300, 0.8, "other"),
+    Region("france",         "fr-en",          "fr",             "FR", 48.86,    2.35, 300, 0.6, "other"),
+    Region("brazil",         "pt-en",          "pt",             "BR", -23.55, -46.63, 400, 0.4, "other"),
+    Region("poland",         "pl-en",          "pl",             "PL", 52.23,   21.01, 200, 0.2, "other"),
+    Region("vietnam",        "vi-en",          "vi",             "VN", 21.03,  105.85, 300, 0.2, "other"),
+)
+# fmt: on
+
+ZIPS_PER_REGION = 5
+INCOME = ("low", "middle", "high")
+URBANICITY = ("urban", "suburban", "rural")
+AGE = ("younger", "older")
+
+# Acoustic conditions by urbanicity: rural homes get more noise (lower SNR).
+SNR_RANGE_DB = {"urban": (8.0, 30.0), "suburban": (12.0, 35.0), "rural": (0.0, 20.0)}
+# Reverberant rooms are likelier in high-income (larger) homes.
+REVERB_PROB = {"low": 0.15, "middle": 0.25, "high": 0.4}
+
+
+@dataclass(frozen=True)
+class ZipCode:
+    """A synthetic postal area with made-up majority demographic attributes."""
+
+    zip: str
+    region: str
+    lat: float
+    lon: float
+    income: str
+    urbanicity: str
+    age: str
+    home_language: str
+
+    def attributes(self) -> dict[str, str]:
+        return {
+            "zip_income": self.income,
+            "zip_urbanicity": self.urbanicity,
+            "zip_age": self.age,
+            "zip_home_language": self.home_language,
+        }
+
+
+def _offset(rng: random.Random, lat: float, lon: float, km: float) -> tuple[float, float]:
+    import math
+
+    r = km * math.sqrt(rng.random())
+    a = rng.uniform(0, 2 * math.pi)
+    dlat = r * math.cos(a) / 111.0
+    dlon = r * math.sin(a) / (111.0 * max(0.2, math.cos(math.radians(lat))))
+    return round(lat + dlat, 4), round(lon + dlon, 4)
+
+
+def make_zip_codes(seed: int) -> list[ZipCode]:
+    """``ZIPS_PER_REGION`` zip codes per region with synthetic attributes (deterministic)."""
+    rng = random.Random(f"zips-{seed}")
+    zips = []
+    for ri, region in enumerate(REGIONS):
+        for zi in range(ZIPS_PER_REGION):
+            lat, lon = _offset(rng, region.lat, region.lon, region.spread_km)
+            zips.append(
+                ZipCode(
+                    zip=f"{ri:02d}{zi:01d}{rng.randrange(100):02d}",
+                    region=region.name,
+                    lat=lat,
+                    lon=lon,
+                    income=rng.choice(INCOME),
+                    urbanicity=rng.choice(URBANICITY),
+                    age=rng.choice(AGE),
+                    home_language=region.home_language,
+                )
+            )
+    return zips
+
+
+def region_by_name(name: str) -> Region:
+    for r in REGIONS:
+        if r.name == name:
+            return r
+    raise KeyError(name)

@@ -1,0 +1,106 @@
+"""Synthetic speakers: a voice, a home and a fixed timbre each, assigned to disjoint splits."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+
+from .geography import REGIONS, ZipCode, _offset, make_zip_codes
+
+MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8")
+FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5")
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """Everything that makes a synthetic speaker recognisable, plus where they live."""
+
+    id: str
+    split: str
+    gender: str  # "m" | "f" (from the espeak variant)
+    region: str
+    accent: str
+    country: str
+    voice: str  # espeak voice + variant, e.g. "en-us+f3"
+    pitch: int  # espeak 0-100
+    pitch_range: int  # espeak 0-100
+    rate: int  # words per minute
+    vtlp: float  # vocal-tract length factor applied by resampling
+    tilt: float  # first-order spectral tilt coefficient
+    formant_hz: float  # centre of a fixed resonance (timbre)
+    formant_db: float
+    zip: ZipCode
+    lat: float
+    lon: float
+
+    def metadata(self) -> dict[str, object]:
+        """The fields every supervision of this speaker carries in ``custom``."""
+        return {
+            "speaker": self.id,
+            "gender": self.gender,
+            "accent": self.accent,
+            "country": self.country,
+            "region": self.region,
+            "lat": self.lat,
+            "lon": self.lon,
+            "zip": self.zip.zip,
+            **self.zip.attributes(),
+        }
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _pick_regions(rng: random.Random, n: int, weighted: bool) -> list[int]:
+    """Region indices for ``n`` speakers: by training weight, or round-robin (uniform)."""
+    k = len(REGIONS)
+    if not weighted:
+        order = list(range(k))
+        rng.shuffle(order)
+        return [order[i % k] for i in range(n)]
+    weights = [r.train_weight for r in REGIONS]
+    # every region gets one speaker when there is room, the rest by weight
+    base = list(range(k)) if n >= 2 * k else []
+    return base + rng.choices(range(k), weights=weights, k=n - len(base))
+
+
+def make_speakers(seed: int, counts: dict[str, int]) -> list[Speaker]:
+    """Speakers for each split (disjoint by construction), deterministic given ``seed``."""
+    rng = random.Random(f"speakers-{seed}")
+    zips = make_zip_codes(seed)
+    by_region: dict[str, list[ZipCode]] = {}
+    for z in zips:
+        by_region.setdefault(z.region, []).append(z)
+    speakers: list[Speaker] = []
+    n = 0
+    for split in ("train", "dev", "test"):
+        regions = _pick_regions(rng, counts[split], weighted=(split == "train"))
+        for i, ri in enumerate(regions):
+            region = REGIONS[ri]
+            gender = "f" if i % 2 else "m"
+            variant = rng.choice(FEMALE_VARIANTS if gender == "f" else MALE_VARIANTS)
+            zipcode = rng.choice(by_region[region.name])
+            lat, lon = _offset(rng, zipcode.lat, zipcode.lon, 8.0)
+            n += 1
+            speakers.append(
+                Speaker(
+                    id=f"s{n:04d}",
+                    split=split,
+                    gender=gender,
+                    region=region.name,
+                    accent=region.accent,
+                    country=region.country,
+                    voice=f"{region.voice}+{variant}",
+                    pitch=rng.randint(55, 85) if gender == "f" else rng.randint(20, 50),
+                    pitch_range=rng.randint(30, 80),
+                    rate=rng.randint(145, 195),
+                    vtlp=round(rng.uniform(0.88, 1.12), 3),
+                    tilt=round(rng.uniform(-0.4, 0.7), 3),
+                    formant_hz=round(rng.uniform(600.0, 3200.0), 1),
+                    formant_db=round(rng.uniform(-6.0, 8.0), 2),
+                    zip=zipcode,
+                    lat=lat,
+                    lon=lon,
+                )
+            )
+    return speakers

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# fairstream: the whole recipe, stage by stage. ./run.sh --help lists the stages.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# ---- defaults (every one can be set with --name value) ----
+stage=0
+stop_stage=100
+corpus=demo            # demo | librispeech
+corpus_dir=            # path to a real corpus (librispeech)
+size=default           # demo corpus size: tiny | small | default
+seed=42
+nj=2
+data_dir=data
+exp_dir=exp
+force=false            # pass --force to every step (redo complete outputs)
+# stage scripts: swap any of them, e.g. --features-stage my_fbank.sh
+setup_stage=stages/00_setup.sh
+data_stage=stages/01_data.sh
+features_stage=stages/02_features.sh
+lang_stage=stages/03_lang.sh
+
+stages_help="
+  0  setup      $setup_stage      create/refresh .venv, install fairstream (+ fast_rnnt)
+  1  data       $data_stage       corpus -> \$data_dir/manifests (Lhotse recordings/supervisions/cuts)
+  2  features   $features_stage   manifests -> \$data_dir/fbank (80-dim log-mel, lilcom)
+  3  lang       $lang_stage       train transcripts -> \$data_dir/lang_bpe_N (BPE, <blk>/<sot>/<eot>)"
+
+usage() {
+  cat <<USAGE
+Usage: ./run.sh [options]
+
+Runs the fairstream recipe from --stage to --stop-stage. Each stage reads the previous
+stage's output directory and is a no-op when its output is complete with the same config.
+
+Stages:$stages_help
+
+Options (default in brackets):
+  --stage N               first stage to run [$stage]
+  --stop-stage N          last stage to run [$stop_stage]
+  --corpus NAME           demo | librispeech [$corpus]
+  --corpus-dir PATH       corpus location for real corpora (required for librispeech)
+  --size SIZE             demo corpus size: tiny | small | default [$size]
+  --seed N                the one seed for data generation and training [$seed]
+  --nj N                  parallel jobs [$nj]
+  --data-dir DIR          where stages write data [$data_dir]
+  --exp-dir DIR           where stages write models and results [$exp_dir]
+  --force true|false      redo complete outputs [$force]
+  --<name>-stage SCRIPT   replace a stage script, e.g. --features-stage my_fbank.sh
+  -h, --help              this help
+USAGE
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    --*)
+      name=${1#--}; name=${name//-/_}
+      if [ $# -lt 2 ]; then echo "ERROR: option $1 needs a value (see --help)" >&2; exit 1; fi
+      if ! declare -p "$name" >/dev/null 2>&1 || [[ "$name" =~ ^(name|usage|stages_help)$ ]]; then
+        echo "ERROR: unknown option $1 (see --help)" >&2; exit 1
+      fi
+      printf -v "$name" '%s' "$2"; shift 2 ;;
+    *) echo "ERROR: unexpected argument $1 (see --help)" >&2; exit 1 ;;
+  esac
+done
+
+log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [run.sh] $*" >&2; }
+run_stage() {  # run_stage N name command...: guarded by --stage/--stop-stage, timed
+  local n=$1 name=$2; shift 2
+  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
+    log "Stage $n: $name"
+    local t0=$SECONDS
+    "$@"
+    log "Stage $n: $name done in $((SECONDS - t0)) s"
+  fi
+}
+
+case "$corpus" in demo|librispeech) ;; *) echo "ERROR: unknown corpus '$corpus' (demo | librispeech)" >&2; exit 1 ;; esac
+if [ "$corpus" != demo ] && [ -z "$corpus_dir" ]; then
+  echo "ERROR: --corpus $corpus needs --corpus-dir PATH" >&2; exit 1
+fi
+force_flag=(); [ "$force" = true ] && force_flag=(--force)
+export FAIRSTREAM_NJ=$nj FAIRSTREAM_SEED=$seed
+
+run_stage 0 "setup" bash "$setup_stage"
+# shellcheck disable=SC1091
+source .venv/bin/activate
+
+vocab=$(python -c "import yaml; print(yaml.safe_load(open('conf/lang.yaml'))['vocab_size'])")
+lang_dir=$data_dir/lang_bpe_$vocab
+
+run_stage 1 "data ($corpus) -> $data_dir/manifests" \
+  bash "$data_stage" --corpus "$corpus" --corpus-dir "$corpus_dir" --size "$size" --seed "$seed" \
+    --nj "$nj" "${force_flag[@]}" "$data_dir/manifests"
+run_stage 2 "features $data_dir/manifests -> $data_dir/fbank" \
+  bash "$features_stage" --conf conf/fbank.yaml --nj "$nj" "${force_flag[@]}" "$data_dir/manifests" "$data_dir/fbank"
+run_stage 3 "lang $data_dir/manifests -> $lang_dir" \
+  bash "$lang_stage" --conf conf/lang.yaml "${force_flag[@]}" "$data_dir/manifests" "$lang_dir"
+log "finished stages $stage..$stop_stage"

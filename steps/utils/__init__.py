@@ -1,0 +1,22 @@
+"""Shared helpers: the stage contract, atomic writes, configs, logging, seeding."""
+
+from .atomic import atomic_path, save_manifest_atomic, write_json_atomic, write_text_atomic
+from .errors import FairstreamError, StageComplete
+from .seeding import derive_seed, seed_everything
+from .stage import StageDir, is_complete, read_config, require_complete, stage_output
+
+__all__ = [
+    "FairstreamError",
+    "StageComplete",
+    "StageDir",
+    "atomic_path",
+    "derive_seed",
+    "is_complete",
+    "read_config",
+    "require_complete",
+    "save_manifest_atomic",
+    "seed_everything",
+    "stage_output",
+    "write_json_atomic",
+    "write_text_atomic",
+]

@@ -1,0 +1,46 @@
+"""Shared fixtures: the demo corpus generator at its tiny size is the test data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_step(module: str, *args: str, check: bool = True, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run ``python -m module args`` as the recipe does; returns the completed process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        cwd=cwd, env=env, capture_output=True, text=True,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{module} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_manifests(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Stage 1 on the tiny demo corpus (synthesised once per test session)."""
+    out = tmp_path_factory.mktemp("tiny") / "manifests"
+    run_step("local.prepare_demo", "--conf", REPO / "conf/demo.yaml", "--size", "tiny", "--seed", "7", "-j", "2", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_fbank(tiny_manifests: Path) -> Path:
+    out = tiny_manifests.parent / "fbank"
+    run_step("steps.compute_fbank", "--conf", REPO / "conf/fbank.yaml", "-j", "2", tiny_manifests, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_lang(tiny_manifests: Path) -> Path:
+    out = tiny_manifests.parent / "lang_bpe_500"
+    run_step("steps.prepare_lang", "--conf", REPO / "conf/lang.yaml", tiny_manifests, out)
+    return out
