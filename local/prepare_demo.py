@@ -1,6 +1,6 @@
 """Stage 1 (demo): synthesise the accented voice-assistant corpus and write its manifests.
 
-    python -m local.prepare_demo data/manifests --conf conf/demo.yaml --size default
+python -m local.prepare_demo data/manifests --conf conf/demo.yaml --size default
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ def main(out_dir: Path, conf: Path, size: str, seed: int, num_jobs: int, force: 
             stats[split] = summarise(manifests[split][2])
             log.info(
                 "%s: %d speakers, %d utterances, %.2f h",
-                split, stats[split]["speakers"], stats[split]["utterances"], stats[split]["hours"],
+                split,
+                stats[split]["speakers"],
+                stats[split]["utterances"],
+                stats[split]["hours"],
             )
         speakers = make_speakers(cfg.seed, {s: getattr(cfg, f"{s}_speakers") for s in SPLITS})
         with open(out.path / "speakers.jsonl", "w") as f:

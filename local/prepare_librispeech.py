@@ -18,9 +18,9 @@ from pathlib import Path
 
 import click
 import soundfile as sf
-from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
+from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
 
-from steps.data.manifests import summarise, write_split
+from steps.data.manifests import cuts_from_manifests, summarise, write_split
 from steps.utils import FairstreamError, stage_output, write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
 
@@ -50,7 +50,9 @@ def read_speakers(corpus: Path) -> dict[str, str]:
     return out
 
 
-def scan_part(part_dir: Path, genders: dict[str, str], skipped: dict[str, int]) -> tuple[list, list]:
+def scan_part(
+    part_dir: Path, genders: dict[str, str], skipped: dict[str, int]
+) -> tuple[list, list]:
     recs, sups = [], []
     for trans in sorted(part_dir.rglob("*.trans.txt")):
         for n, line in enumerate(trans.read_text(errors="replace").splitlines(), 1):
@@ -72,11 +74,19 @@ def scan_part(part_dir: Path, genders: dict[str, str], skipped: dict[str, int]) 
             try:
                 info = sf.info(str(audio))
             except Exception as e:  # noqa: BLE001 - libsndfile raises several types
-                log.warning("%s: unreadable audio %s (%s), skipped", where, audio, str(e).splitlines()[0])
+                log.warning(
+                    "%s: unreadable audio %s (%s), skipped", where, audio, str(e).splitlines()[0]
+                )
                 skipped["corrupt_audio"] += 1
                 continue
             if info.samplerate != SAMPLE_RATE:
-                log.warning("%s: %s has %d Hz, expected %d, skipped", where, audio, info.samplerate, SAMPLE_RATE)
+                log.warning(
+                    "%s: %s has %d Hz, expected %d, skipped",
+                    where,
+                    audio,
+                    info.samplerate,
+                    SAMPLE_RATE,
+                )
                 skipped["wrong_sample_rate"] += 1
                 continue
             rec = Recording.from_file(audio, recording_id=utt)
@@ -120,7 +130,12 @@ def main(corpus_dir: Path, out_dir: Path, force: bool) -> None:
         genders = read_speakers(corpus_dir)
         report: dict[str, object] = {}
         for split, parts in found.items():
-            skipped = {"empty_transcript": 0, "missing_audio": 0, "corrupt_audio": 0, "wrong_sample_rate": 0}
+            skipped = {
+                "empty_transcript": 0,
+                "missing_audio": 0,
+                "corrupt_audio": 0,
+                "wrong_sample_rate": 0,
+            }
             recs, sups = [], []
             for part in parts:
                 r, s = scan_part(corpus_dir / part, genders, skipped)
@@ -129,11 +144,17 @@ def main(corpus_dir: Path, out_dir: Path, force: bool) -> None:
             if not recs:
                 raise FairstreamError(f"{corpus_dir}: no usable utterances in {', '.join(parts)}")
             rs, ss = RecordingSet.from_recordings(recs), SupervisionSet.from_segments(sups)
-            cuts = CutSet.from_manifests(recordings=rs, supervisions=ss).to_eager()
+            cuts = cuts_from_manifests(rs, ss)
             write_split(out.path, split, rs, ss, cuts)
             report[split] = {"parts": parts, "skipped": skipped, **summarise(cuts)}
             n_skip = sum(skipped.values())
-            log.info("%s: %d utterances, %d skipped %s", split, len(cuts), n_skip, skipped if n_skip else "")
+            log.info(
+                "%s: %d utterances, %d skipped %s",
+                split,
+                len(cuts),
+                n_skip,
+                skipped if n_skip else "",
+            )
         write_json_atomic(out.path / "stats.json", report)
 
 

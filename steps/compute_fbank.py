@@ -1,6 +1,6 @@
 """Stage 2: 80-dim log-mel fbank for every split, resumable by shard.
 
-    python -m steps.compute_fbank data/manifests data/fbank --conf conf/fbank.yaml -j 2
+python -m steps.compute_fbank data/manifests data/fbank --conf conf/fbank.yaml -j 2
 """
 
 from __future__ import annotations

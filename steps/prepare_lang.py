@@ -1,6 +1,6 @@
 """Stage 3: train the BPE model on training transcripts and check every split against it.
 
-    python -m steps.prepare_lang data/manifests data/lang_bpe_500 --conf conf/lang.yaml
+python -m steps.prepare_lang data/manifests data/lang_bpe_500 --conf conf/lang.yaml
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def main(in_dir: Path, out_dir: Path, conf: Path, train_split: str, force: bool)
     cfg = load_dataclass(LangConf, conf)
     if train_split not in splits_in(in_dir):
         raise FairstreamError(f"{in_dir} has no split {train_split!r}; found {splits_in(in_dir)}")
-    with stage_output(out_dir, {"input": str(in_dir), "train_split": train_split, **to_dict(cfg)}, force) as out:
+    with stage_output(
+        out_dir, {"input": str(in_dir), "train_split": train_split, **to_dict(cfg)}, force
+    ) as out:
         rows = _transcripts(in_dir, train_split)
         empty = [i for i, t in rows if not t]
         for i in empty[:10]:
@@ -66,9 +68,16 @@ def main(in_dir: Path, out_dir: Path, conf: Path, train_split: str, force: bool)
                 if tok.unk_id in ids:
                     bad.append(utt)
                     if len(bad) <= 10:
-                        log.warning("%s/%s: cannot tokenize %r", split, utt, tok.unknown_chars(text))
+                        log.warning(
+                            "%s/%s: cannot tokenize %r", split, utt, tok.unknown_chars(text)
+                        )
             if bad or n_empty:
-                log.warning("%s: %d transcript(s) with unknown characters, %d empty", split, len(bad), n_empty)
+                log.warning(
+                    "%s: %d transcript(s) with unknown characters, %d empty",
+                    split,
+                    len(bad),
+                    n_empty,
+                )
             report[split] = {"unknown_char_utts": len(bad), "empty": n_empty, "examples": bad[:20]}
         write_json_atomic(out.path / "report.json", report)
         log.info("BPE model with %d pieces (asked for %d)", tok.vocab_size, cfg.vocab_size)

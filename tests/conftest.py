@@ -12,12 +12,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_step(module: str, *args: str, check: bool = True, cwd: Path = REPO) -> subprocess.CompletedProcess:
+def run_step(
+    module: str, *args: str, check: bool = True, cwd: Path = REPO
+) -> subprocess.CompletedProcess:
     """Run ``python -m module args`` as the recipe does; returns the completed process."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
-        cwd=cwd, env=env, capture_output=True, text=True,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"{module} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -28,14 +33,27 @@ def run_step(module: str, *args: str, check: bool = True, cwd: Path = REPO) -> s
 def tiny_manifests(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Stage 1 on the tiny demo corpus (synthesised once per test session)."""
     out = tmp_path_factory.mktemp("tiny") / "manifests"
-    run_step("local.prepare_demo", "--conf", REPO / "conf/demo.yaml", "--size", "tiny", "--seed", "7", "-j", "2", out)
+    run_step(
+        "local.prepare_demo",
+        "--conf",
+        REPO / "conf/demo.yaml",
+        "--size",
+        "tiny",
+        "--seed",
+        "7",
+        "-j",
+        "2",
+        out,
+    )
     return out
 
 
 @pytest.fixture(scope="session")
 def tiny_fbank(tiny_manifests: Path) -> Path:
     out = tiny_manifests.parent / "fbank"
-    run_step("steps.compute_fbank", "--conf", REPO / "conf/fbank.yaml", "-j", "2", tiny_manifests, out)
+    run_step(
+        "steps.compute_fbank", "--conf", REPO / "conf/fbank.yaml", "-j", "2", tiny_manifests, out
+    )
     return out
 
 

@@ -17,8 +17,20 @@ from local.demo.speakers import make_speakers
 from tests.conftest import REPO, run_step
 
 SPLITS = ("train", "dev", "test")
-META = ("speaker", "gender", "accent", "country", "region", "lat", "lon", "zip",
-        "zip_income", "zip_urbanicity", "zip_age", "zip_home_language")
+META = (
+    "speaker",
+    "gender",
+    "accent",
+    "country",
+    "region",
+    "lat",
+    "lon",
+    "zip",
+    "zip_income",
+    "zip_urbanicity",
+    "zip_age",
+    "zip_home_language",
+)
 
 
 def test_manifests_pass_lhotse_validate(tiny_manifests: Path) -> None:
@@ -26,7 +38,9 @@ def test_manifests_pass_lhotse_validate(tiny_manifests: Path) -> None:
     for split in SPLITS:
         for kind in ("recordings", "supervisions", "cuts"):
             p = tiny_manifests / f"{kind}_{split}.jsonl.gz"
-            args = [str(lhotse_cli), "validate", str(p)] + (["--read-data"] if kind == "cuts" else [])
+            args = [str(lhotse_cli), "validate", str(p)] + (
+                ["--read-data"] if kind == "cuts" else []
+            )
             proc = subprocess.run(args, capture_output=True, text=True)
             assert proc.returncode == 0, proc.stderr
 
@@ -47,10 +61,17 @@ def test_metadata_on_every_supervision(tiny_manifests: Path) -> None:
 
 def test_splits_have_disjoint_speakers(tiny_manifests: Path) -> None:
     spk = {
-        split: {c.supervisions[0].speaker for c in load_manifest(tiny_manifests / f"cuts_{split}.jsonl.gz")}
+        split: {
+            c.supervisions[0].speaker
+            for c in load_manifest(tiny_manifests / f"cuts_{split}.jsonl.gz")
+        }
         for split in SPLITS
     }
-    assert not (spk["train"] & spk["dev"]) and not (spk["train"] & spk["test"]) and not (spk["dev"] & spk["test"])
+    assert (
+        not (spk["train"] & spk["dev"])
+        and not (spk["train"] & spk["test"])
+        and not (spk["dev"] & spk["test"])
+    )
 
 
 def test_audio_is_16k_and_finite(tiny_manifests: Path) -> None:
@@ -64,13 +85,26 @@ def test_audio_is_16k_and_finite(tiny_manifests: Path) -> None:
 def test_same_seed_gives_identical_manifests(tiny_manifests: Path, tmp_path: Path) -> None:
     # a different job count must not matter either
     again = tmp_path / "manifests"
-    run_step("local.prepare_demo", "--conf", REPO / "conf/demo.yaml", "--size", "tiny", "--seed", "7", "-j", "1", again)
+    run_step(
+        "local.prepare_demo",
+        "--conf",
+        REPO / "conf/demo.yaml",
+        "--size",
+        "tiny",
+        "--seed",
+        "7",
+        "-j",
+        "1",
+        again,
+    )
     for split in SPLITS:
         for kind in ("recordings", "supervisions", "cuts"):
             a = gzip.decompress((tiny_manifests / f"{kind}_{split}.jsonl.gz").read_bytes())
             b = gzip.decompress((again / f"{kind}_{split}.jsonl.gz").read_bytes())
             # paths differ by directory only
-            assert a.replace(str(tiny_manifests).encode(), b"X") == b.replace(str(again).encode(), b"X")
+            assert a.replace(str(tiny_manifests).encode(), b"X") == b.replace(
+                str(again).encode(), b"X"
+            )
     s1 = sorted((tiny_manifests / "audio").rglob("*.flac"))
     s2 = sorted((again / "audio").rglob("*.flac"))
     assert [p.name for p in s1] == [p.name for p in s2]
@@ -78,10 +112,28 @@ def test_same_seed_gives_identical_manifests(tiny_manifests: Path, tmp_path: Pat
 
 
 def test_rerun_is_noop(tiny_manifests: Path) -> None:
-    proc = run_step("local.prepare_demo", "--conf", REPO / "conf/demo.yaml", "--size", "tiny", "--seed", "7", tiny_manifests)
+    proc = run_step(
+        "local.prepare_demo",
+        "--conf",
+        REPO / "conf/demo.yaml",
+        "--size",
+        "tiny",
+        "--seed",
+        "7",
+        tiny_manifests,
+    )
     assert "nothing to do" in proc.stderr
-    proc = run_step("local.prepare_demo", "--conf", REPO / "conf/demo.yaml", "--size", "tiny", "--seed", "8",
-                    tiny_manifests, check=False)
+    proc = run_step(
+        "local.prepare_demo",
+        "--conf",
+        REPO / "conf/demo.yaml",
+        "--size",
+        "tiny",
+        "--seed",
+        "8",
+        tiny_manifests,
+        check=False,
+    )
     assert proc.returncode == 1 and "different config" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 

@@ -25,7 +25,9 @@ def vtlp_resample(x: np.ndarray, sr_in: int, sr_out: int, factor: float) -> np.n
     return resample(x, fake_sr, sr_out)
 
 
-def apply_timbre(x: np.ndarray, sr: int, tilt: float, formant_hz: float, formant_db: float) -> np.ndarray:
+def apply_timbre(
+    x: np.ndarray, sr: int, tilt: float, formant_hz: float, formant_db: float
+) -> np.ndarray:
     """A first-order tilt and one peaking resonance: a fixed per-speaker colouring."""
     y = signal.lfilter([1.0, -tilt], [1.0], x)
     # peaking EQ biquad (RBJ cookbook form), Q = 2
@@ -37,7 +39,9 @@ def apply_timbre(x: np.ndarray, sr: int, tilt: float, formant_hz: float, formant
     return signal.lfilter(b, a, y).astype(np.float32)
 
 
-def trim_silence(x: np.ndarray, sr: int, margin_s: float = 0.15, thresh: float = 1e-3) -> np.ndarray:
+def trim_silence(
+    x: np.ndarray, sr: int, margin_s: float = 0.15, thresh: float = 1e-3
+) -> np.ndarray:
     """Drop espeak's long leading/trailing silence but keep a natural margin."""
     peak = float(np.max(np.abs(x))) if len(x) else 0.0
     if peak == 0.0:

@@ -17,8 +17,10 @@ import numpy as np
 import soundfile as sf
 from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
 from lhotse.audio import AudioSource
+from lhotse.utils import fastcopy
 from tqdm import tqdm
 
+from steps.data.manifests import cuts_from_manifests
 from steps.utils import derive_seed
 
 from . import acoustics
@@ -72,7 +74,9 @@ def synth_utterance(tts, spk: Speaker, utt_id: str, conf: DemoConf) -> tuple[np.
         if conf.min_duration <= dur <= conf.max_duration:
             break
     else:
-        raise RuntimeError(f"{utt_id}: could not synthesise an utterance within the duration limits")
+        raise RuntimeError(
+            f"{utt_id}: could not synthesise an utterance within the duration limits"
+        )
     x = acoustics.apply_timbre(x, conf.sample_rate, spk.tilt, spk.formant_hz, spk.formant_db)
     cond: dict[str, object] = {"domain": domain}
     if nrng.random() < REVERB_PROB[spk.zip.income]:
@@ -146,13 +150,8 @@ def _manifests(rows: list[dict], sr: int) -> tuple[RecordingSet, SupervisionSet,
         )
         custom[r["id"]] = {k: r[k] for k in ("snr_db", "noise", "rt60", "domain")}
     rs, ss = RecordingSet.from_recordings(recs), SupervisionSet.from_segments(sups)
-    cuts = CutSet.from_manifests(recordings=rs, supervisions=ss)
-
-    def attach(c):
-        c.custom = dict(custom[c.recording_id])
-        return c
-
-    return rs, ss, cuts.map(attach).to_eager()
+    cuts = cuts_from_manifests(rs, ss)
+    return rs, ss, CutSet.from_cuts(fastcopy(c, custom=dict(custom[c.id])) for c in cuts)
 
 
 def build_demo_corpus(

@@ -100,7 +100,9 @@ def compute_shard(job: ShardJob) -> dict[str, object]:
     info = {"skipped": skipped, "resampled": resampled, "cuts": len(done)}
     write_json_atomic(job.write_dir / f"{name}.json", info)
     # the shard manifest is the shard's completion marker: written last
-    save_manifest_atomic(CutSet.from_cuts(done), job.write_dir / f"cuts_{job.split}.{job.index:05d}.jsonl.gz")
+    save_manifest_atomic(
+        CutSet.from_cuts(done), job.write_dir / f"cuts_{job.split}.{job.index:05d}.jsonl.gz"
+    )
     return info
 
 
@@ -123,7 +125,9 @@ def compute_fbank(in_dir: Path, out: StageDir, conf: FbankConf, num_jobs: int) -
         log.info("resuming: %d of %d shards already finished", total - len(jobs), total)
     ctx = mp.get_context("spawn")
     with ctx.Pool(max(1, num_jobs)) as pool:
-        for _ in tqdm(pool.imap_unordered(compute_shard, jobs), total=len(jobs), desc="fbank", unit="shard"):
+        for _ in tqdm(
+            pool.imap_unordered(compute_shard, jobs), total=len(jobs), desc="fbank", unit="shard"
+        ):
             pass
     report: dict[str, dict] = {}
     for split, idx in shards.items():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lhotse import CutSet, RecordingSet, SupervisionSet, load_manifest
 from lhotse.qa import validate_recordings_and_supervisions
+from lhotse.utils import fastcopy
 
 from steps.utils import FairstreamError, save_manifest_atomic
 
@@ -18,12 +19,20 @@ def manifest_path(d: Path, kind: str, split: str) -> Path:
     return Path(d) / f"{kind}_{split}.jsonl.gz"
 
 
-def write_split(out_dir: Path, split: str, recs: RecordingSet, sups: SupervisionSet, cuts: CutSet) -> None:
+def write_split(
+    out_dir: Path, split: str, recs: RecordingSet, sups: SupervisionSet, cuts: CutSet
+) -> None:
     """Validate then atomically write one split's recordings, supervisions and cuts."""
     validate_recordings_and_supervisions(recs, sups)
     save_manifest_atomic(recs, manifest_path(out_dir, "recordings", split))
     save_manifest_atomic(sups, manifest_path(out_dir, "supervisions", split))
     save_manifest_atomic(cuts, manifest_path(out_dir, "cuts", split))
+
+
+def cuts_from_manifests(recs: RecordingSet, sups: SupervisionSet) -> CutSet:
+    """One cut per single-utterance recording, with the cut id equal to the recording id."""
+    cuts = CutSet.from_manifests(recordings=recs, supervisions=sups)
+    return CutSet.from_cuts(fastcopy(c, id=c.recording_id) for c in cuts)
 
 
 def load_cuts(d: Path, split: str, prefix: str = "cuts") -> CutSet:

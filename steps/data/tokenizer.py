@@ -79,7 +79,9 @@ class Tokenizer:
             raise FairstreamError(f"{where}: empty transcript")
         ids = self.sp.encode(norm, out_type=int)
         if strict and self.unk_id in ids:
-            raise FairstreamError(f"{where}: cannot tokenize {self.unknown_chars(norm)!r} in {norm!r}")
+            raise FairstreamError(
+                f"{where}: cannot tokenize {self.unknown_chars(norm)!r} in {norm!r}"
+            )
         return ids
 
     def unknown_chars(self, text: str) -> str:

@@ -36,7 +36,9 @@ def check_lengths(S: int, T: int, rnnt_type: str, boundary: Tensor | None) -> No
                          f"every sequence, got boundary {boundary.tolist()}")
 
 
-def _finish(px: Tensor, py: Tensor, boundary: Tensor | None, rnnt_type: str) -> tuple[Tensor, Tensor]:
+def _finish(
+    px: Tensor, py: Tensor, boundary: Tensor | None, rnnt_type: str
+) -> tuple[Tensor, Tensor]:
     """Apply the per-type conventions to px of shape (B, S, T)."""
     if rnnt_type == "regular":
         B, S, T = px.shape

@@ -44,9 +44,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
             if hint is not bool and isinstance(value, bool):
                 ok = False
             if not ok:
-                raise FairstreamError(
-                    f"{where}: key {key} must be {hint.__name__}, got {value!r}"
-                )
+                raise FairstreamError(f"{where}: key {key} must be {hint.__name__}, got {value!r}")
     return cls(**data)
 
 

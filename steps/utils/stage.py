@@ -49,7 +49,9 @@ def require_complete(in_dir: str | Path, what: str = "input") -> Path:
     """Refuse to read a directory that a killed or failed stage left behind."""
     in_dir = Path(in_dir)
     if not in_dir.is_dir():
-        raise FairstreamError(f"{what} directory {in_dir} does not exist; run the stage that makes it")
+        raise FairstreamError(
+            f"{what} directory {in_dir} does not exist; run the stage that makes it"
+        )
     if not is_complete(in_dir):
         raise FairstreamError(
             f"{what} directory {in_dir} is incomplete (no {DONE}); rerun the stage that makes it"
@@ -89,7 +91,9 @@ def _stored_digest(d: Path) -> str | None:
 
 
 @contextmanager
-def stage_output(out_dir: str | Path, cfg: Mapping[str, Any], force: bool = False) -> Iterator[StageDir]:
+def stage_output(
+    out_dir: str | Path, cfg: Mapping[str, Any], force: bool = False
+) -> Iterator[StageDir]:
     """Run the body of a step under the stage contract.
 
     Raises :class:`StageComplete` on entry if ``out_dir`` is complete with the same config

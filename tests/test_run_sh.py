@@ -1,0 +1,68 @@
+"""Smoke test of the recipe driver: ./run.sh --size tiny --stop-stage 3 into a temp dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV",)}
+    return subprocess.run(
+        ["bash", str(REPO / "run.sh"), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_help_lists_every_stage() -> None:
+    proc = _run("--help")
+    assert proc.returncode == 0
+    for n, name in ((0, "setup"), (1, "data"), (2, "features"), (3, "lang")):
+        assert f"  {n}  {name}" in proc.stdout
+    assert "--features-stage" in proc.stdout
+
+
+def test_unknown_option_is_one_line() -> None:
+    proc = _run("--no-such-option", "1")
+    assert (
+        proc.returncode == 1
+        and proc.stderr.strip() == "ERROR: unknown option --no-such-option (see --help)"
+    )
+    proc = _run("--corpus", "librispeech")
+    assert proc.returncode == 1 and "needs --corpus-dir" in proc.stderr
+
+
+def test_tiny_run_to_stage_3_then_noop(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    proc = _run("--size", "tiny", "--stop-stage", "3", "--data-dir", str(data), "--seed", "3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for d in ("manifests", "fbank", "lang_bpe_500"):
+        assert (data / d / ".done").is_file()
+    assert "Stage 2: features" in proc.stderr and "done in" in proc.stderr
+    again = _run("--size", "tiny", "--stop-stage", "3", "--data-dir", str(data), "--seed", "3")
+    assert again.returncode == 0
+    assert again.stderr.count("nothing to do") == 3
+
+
+def test_swapped_stage_script_is_used(tmp_path: Path) -> None:
+    script = tmp_path / "my_features.sh"
+    script.write_text(f'#!/usr/bin/env bash\necho "custom features $*" > {tmp_path}/called\n')
+    proc = _run(
+        "--stage",
+        "2",
+        "--stop-stage",
+        "2",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--features-stage",
+        str(script),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "called").read_text().startswith("custom features --conf conf/fbank.yaml")
