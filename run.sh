@@ -2,6 +2,9 @@
 # fairstream: the whole recipe, stage by stage. ./run.sh --help lists the stages.
 set -euo pipefail
 cd "$(dirname "$0")"
+run_command="./run.sh $*"
+run_started=$(date +%s)
+run_t0=$SECONDS
 
 # ---- defaults (every one can be set with --name value) ----
 stage=0
@@ -19,12 +22,23 @@ setup_stage=stages/00_setup.sh
 data_stage=stages/01_data.sh
 features_stage=stages/02_features.sh
 lang_stage=stages/03_lang.sh
+train_stage=stages/04_train.sh
+decode_stage=stages/05_decode.sh
+report_stage=stages/99_report.sh
+archs="lstm"           # architectures to train and decode (conf/train/<arch>.yaml)
+nproc=1                # training processes (torchrun/DDP when > 1)
+decode_method=modified_beam  # greedy | modified_beam
+avg=2                  # average the last N epoch checkpoints for decoding
+chunk_ms=320           # streaming decoding chunk
 
 stages_help="
   0  setup      $setup_stage      create/refresh .venv, install fairstream (+ fast_rnnt)
   1  data       $data_stage       corpus -> \$data_dir/manifests (Lhotse recordings/supervisions/cuts)
   2  features   $features_stage   manifests -> \$data_dir/fbank (80-dim log-mel, lilcom)
-  3  lang       $lang_stage       train transcripts -> \$data_dir/lang_bpe_N (BPE, <blk>/<sot>/<eot>)"
+  3  lang       $lang_stage       train transcripts -> \$data_dir/lang_bpe_N (BPE, <blk>/<sot>/<eot>)
+  4  train      $train_stage      fbank + lang -> \$exp_dir/<arch> for each of --archs (pruned RNN-T)
+  5  decode     $decode_stage     \$exp_dir/<arch> + fbank -> \$exp_dir/decode/<arch>_<method> (streaming; hyps, WER, RTF, latency)
+ 99  report     $report_stage     \$exp_dir -> RESULTS.md + results/*.png (tables from this run)"
 
 usage() {
   cat <<USAGE
@@ -46,6 +60,11 @@ Options (default in brackets):
   --data-dir DIR          where stages write data [$data_dir]
   --exp-dir DIR           where stages write models and results [$exp_dir]
   --force true|false      redo complete outputs [$force]
+  --archs "A B"           architectures for stages 4-5 [$archs]
+  --nproc N               training processes per model (DDP) [$nproc]
+  --decode-method M       greedy | modified_beam [$decode_method]
+  --avg N                 epoch checkpoints averaged for decoding [$avg]
+  --chunk-ms N            streaming decoding chunk in ms [$chunk_ms]
   --<name>-stage SCRIPT   replace a stage script, e.g. --features-stage my_fbank.sh
   -h, --help              this help
 USAGE
@@ -97,4 +116,14 @@ run_stage 2 "features $data_dir/manifests -> $data_dir/fbank" \
   bash "$features_stage" --conf conf/fbank.yaml --nj "$nj" "${force_flag[@]}" "$data_dir/manifests" "$data_dir/fbank"
 run_stage 3 "lang $data_dir/manifests -> $lang_dir" \
   bash "$lang_stage" --conf conf/lang.yaml "${force_flag[@]}" "$data_dir/manifests" "$lang_dir"
-log "finished stages $stage..$stop_stage"
+run_stage 4 "train ($archs) -> $exp_dir" \
+  bash "$train_stage" --archs "$archs" --seed "$seed" --nproc "$nproc" "${force_flag[@]}" \
+    "$data_dir/fbank" "$lang_dir" "$exp_dir"
+for arch in $archs; do
+  run_stage 5 "decode $arch ($decode_method) -> $exp_dir/decode/${arch}_$decode_method" \
+    bash "$decode_stage" --method "$decode_method" --avg "$avg" --chunk-ms "$chunk_ms" "${force_flag[@]}" \
+      "$exp_dir/$arch" "$data_dir/fbank" "$exp_dir/decode/${arch}_$decode_method"
+done
+run_stage 99 "report $exp_dir -> RESULTS.md" \
+  bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command"
+log "finished stages $stage..$stop_stage in $((SECONDS - run_t0)) s"

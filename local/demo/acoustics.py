@@ -9,6 +9,7 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
+from scipy import fft as sfft
 from scipy import signal
 
 NOISE_KINDS = ("white", "pink", "brown", "hum", "babble")
@@ -52,12 +53,13 @@ def trim_silence(
 
 
 def _shaped_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
-    """Gaussian noise with power spectrum ~ 1/f**exponent."""
-    spec = np.fft.rfft(rng.standard_normal(n))
+    """Gaussian noise with power spectrum ~ 1/f**exponent (FFT at a fast length, then cut)."""
+    m = sfft.next_fast_len(n, real=True)
+    spec = sfft.rfft(rng.standard_normal(m))
     f = np.arange(len(spec), dtype=np.float64)
     f[0] = 1.0
     spec *= f ** (-exponent / 2.0)
-    return np.fft.irfft(spec, n)
+    return sfft.irfft(spec, m)[:n]
 
 
 def make_noise(rng: np.random.Generator, n: int, kind: str, sr: int) -> np.ndarray:

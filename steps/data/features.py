@@ -95,6 +95,7 @@ def compute_shard(job: ShardJob) -> dict[str, object]:
                 storage_type=writer.name,
                 storage_path=str(job.final_dir / feats_path.name),
                 storage_key=key,
+                channels=cut.channel,
             )
             done.append(cut)
     info = {"skipped": skipped, "resampled": resampled, "cuts": len(done)}

@@ -1,0 +1,386 @@
+"""Stage 5: decode dev/test with a trained transducer; hyps and error counts go into the cuts.
+
+    python -m steps.decode_transducer exp/lstm data/fbank exp/decode_lstm --method modified_beam
+
+Streaming by default: the encoder runs chunk by chunk (``--chunk-ms``) and the search state
+carries across chunks, so the result equals offline decoding of the same frames while the
+per-chunk latency and the real-time factor are measured.  OUT_DIR gets, per split,
+``cuts_<split>.jsonl.gz`` (the input cuts; each supervision's ``custom`` gains ``hyp``,
+``ref_len``, ``ins``, ``del``, ``sub``), ``wer-``/``errs-``/``recogs-<split>.txt`` and
+``metrics.json``.  A killed decode resumes per cut.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import torch
+from lhotse import CutSet, load_manifest
+from lhotse.cut import Cut
+from lhotse.utils import fastcopy
+from tqdm import tqdm
+
+from steps.data.manifests import load_cuts
+from steps.data.scoring import error_counts, results_from_cuts, wer_line, write_reports
+from steps.data.tokenizer import Tokenizer
+from steps.nnet.checkpoint import LATEST, average_state_dicts, epoch_checkpoints, file_digest, load_checkpoint
+from steps.nnet.search import METHODS, make_search
+from steps.nnet.streaming import TransducerDecoder, load_features
+from steps.nnet.transducer import ModelConf, Transducer
+from steps.utils import FairstreamError, StageDir, atomic_path, read_config, require_complete, stage_output
+from steps.utils.atomic import write_json_atomic
+from steps.utils.cli import CONTEXT, step_main
+from steps.utils.config import from_dict
+
+log = logging.getLogger(__name__)
+
+
+# ---- the model -----------------------------------------------------------------------------
+def load_model(model_dir: Path, lang_dir: Path, avg: int = 1) -> tuple[Transducer, Tokenizer, int]:
+    """The trained model (optionally averaged over its last ``avg`` epochs) and its tokenizer.
+
+    Refuses in one line a BPE model other than the one the model was trained with: token ids
+    would silently mean other pieces and the WER would be garbage.  Returns the feature dim too.
+    """
+    bpe = lang_dir / "bpe.model"
+    if not bpe.is_file():
+        raise FairstreamError(f"BPE model {bpe} does not exist; pass the training run's --lang-dir")
+    if avg < 1:
+        raise FairstreamError(f"--avg must be >= 1, got {avg}")
+    if avg == 1:
+        path = model_dir / LATEST
+        if not path.is_file():
+            raise FairstreamError(f"{path} does not exist; is {model_dir} a training directory?")
+        paths = [path]
+    else:
+        paths = epoch_checkpoints(model_dir)[-avg:]
+        if len(paths) < avg:
+            raise FairstreamError(
+                f"--avg {avg} needs {avg} epoch checkpoints in {model_dir}, found {len(paths)}"
+            )
+    meta = load_checkpoint(paths[-1])
+    for key in ("model", "model_conf", "vocab_size", "bpe_digest"):
+        if key not in meta:
+            raise FairstreamError(f"checkpoint {paths[-1]} has no {key!r}; not written by train_transducer?")
+    digest = file_digest(bpe)
+    if meta["bpe_digest"] != digest:
+        raise FairstreamError(
+            f"{bpe} (digest {digest}) is not the BPE model {model_dir} was trained with "
+            f"({meta['bpe_digest']}); pass the training run's --lang-dir"
+        )
+    tokenizer = Tokenizer(bpe)
+    if tokenizer.vocab_size != meta["vocab_size"]:
+        raise FairstreamError(f"{bpe} has {tokenizer.vocab_size} pieces, the model {meta['vocab_size']}")
+    conf = from_dict(ModelConf, dict(meta["model_conf"]), where=f"{paths[-1]}: model_conf")
+    model = Transducer.from_conf(conf, meta["vocab_size"])
+    state = average_state_dicts(paths) if len(paths) > 1 else meta["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        msg = str(e).splitlines()[0]
+        raise FairstreamError(f"checkpoint {paths[-1]} does not fit its model config: {msg[:160]}") from e
+    if len(paths) > 1:
+        log.info("averaged %s", ", ".join(p.name for p in paths))
+    num_features = int(conf.encoder_conf.get("num_features", 80))
+    return model.eval(), tokenizer, num_features
+
+
+# ---- per-cut resume ------------------------------------------------------------------------
+def _gunzip_tolerant(raw: bytes) -> tuple[bytes, bool]:
+    """Decompress every gzip member; a truncated or corrupt last member ends the data early."""
+    out, clean = [], True
+    while raw:
+        d = zlib.decompressobj(wbits=31)
+        try:
+            out.append(d.decompress(raw))
+        except zlib.error:
+            return b"".join(out), False
+        if not d.eof:
+            return b"".join(out), False
+        raw = d.unused_data
+    return b"".join(out), clean
+
+
+def salvage_jsonl(path: Path) -> int:
+    """Cut the torn tail a killed writer leaves in a JSONL(.gz) file; return the lines kept.
+
+    Lhotse's ``open_writer(overwrite=False)`` must read the file to resume, and a gzip stream
+    cut off by ``kill -9`` cannot be read to its end, so only complete lines are kept.
+    """
+    if not path.is_file():
+        return 0
+    raw = path.read_bytes()
+    data, clean = _gunzip_tolerant(raw) if path.name.endswith(".gz") else (raw, True)
+    lines = data.split(b"\n")
+    tail = lines.pop()
+    good = []
+    for line in lines:
+        try:
+            json.loads(line)
+        except ValueError:
+            clean = False
+            break
+        good.append(line)
+    if clean and not tail:
+        return len(good)
+    log.warning("%s: a killed run left a torn tail; keeping its %d complete lines", path, len(good))
+    if not good:
+        path.unlink()
+        return 0
+    with atomic_path(path) as tmp:
+        payload = b"\n".join(good) + b"\n"
+        if path.name.endswith(".gz"):
+            with gzip.open(tmp, "wb") as f:
+                f.write(payload)
+        else:
+            tmp.write_bytes(payload)
+    return len(good)
+
+
+# ---- one split -----------------------------------------------------------------------------
+def annotate(cut: Cut, hyp: str) -> Cut:
+    """The input cut with ``hyp`` and its error counts added to the supervision's ``custom``."""
+    sup = cut.supervisions[0]
+    custom = {**(sup.custom or {}), "hyp": hyp, **error_counts(sup.text or "", hyp)}
+    return fastcopy(cut, supervisions=[fastcopy(sup, custom=custom)])
+
+
+def batches(cuts: Sequence[Cut], size: int) -> Iterator[list[Cut]]:
+    for i in range(0, len(cuts), size):
+        yield list(cuts[i : i + size])
+
+
+def timing_summary(path: Path, ids: set[str], streaming: bool) -> dict[str, Any]:
+    """RTF and chunk latency over every batch of the finished split, across resumed runs."""
+    wall = audio = 0.0
+    timed = 0
+    chunk_ms: list[float] = []
+    seen: set[str] = set()
+    lines = path.read_text().splitlines() if path.is_file() else []
+    for line in reversed(lines):  # the latest timing of a cut wins (a cut re-decoded after a kill)
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue  # a torn last line of a killed run
+        batch = set(rec["ids"])
+        if not batch <= ids or batch & seen:
+            continue
+        seen |= batch
+        wall += rec["wall_s"]
+        audio += rec["audio_s"]
+        timed += len(batch)
+        chunk_ms += rec["chunk_ms"]
+    out: dict[str, Any] = {
+        "rtf": round(wall / audio, 4) if audio else None,
+        "decode_seconds": round(wall, 3),
+        "audio_seconds": round(audio, 3),
+        "timed_utts": timed,
+        "num_chunks": len(chunk_ms),
+        "latency_ms_mean": None,
+        "latency_ms_p90": None,
+    }
+    if streaming and chunk_ms:
+        out["latency_ms_mean"] = round(float(np.mean(chunk_ms)), 3)
+        out["latency_ms_p90"] = round(float(np.percentile(chunk_ms, 90)), 3)
+    return out
+
+
+def decode_split(
+    split: str,
+    cuts: CutSet,
+    decoder: TransducerDecoder,
+    tokenizer: Tokenizer,
+    out: StageDir,
+    batch_size: int,
+    num_features: int,
+) -> dict[str, Any]:
+    """Decode the cuts not yet in ``cuts_<split>.jsonl.gz``, then score the whole split."""
+    path = out / f"cuts_{split}.jsonl.gz"
+    timing_path = out / f"timing-{split}.jsonl"
+    salvage_jsonl(path)
+    all_cuts = list(cuts)
+    for c in all_cuts:
+        if len(c.supervisions) != 1:
+            raise FairstreamError(
+                f"{split}: cut {c.id} has {len(c.supervisions)} supervisions; decoding expects "
+                "one utterance per cut (trim_to_supervisions first)"
+            )
+    if not all_cuts:
+        raise FairstreamError(f"split {split} has no cuts")
+    _end_line(timing_path)
+    context = decoder.search.context_size
+    with CutSet.open_writer(path, overwrite=False) as writer, open(timing_path, "a") as timing:
+        todo = [c for c in all_cuts if not writer.contains(c.id)]
+        if len(todo) < len(all_cuts):
+            log.info(
+                "%s: %d of %d cuts already decoded; resuming", split, len(all_cuts) - len(todo), len(all_cuts)
+            )
+        bar = tqdm(total=len(todo), desc=f"decode {split}", unit="utt")
+        wall = audio = 0.0
+        for batch in batches(todo, batch_size):
+            feats, lens = load_features(batch, num_features)
+            result = decoder.decode(feats, lens)
+            for cut, hyp in zip(batch, result.hyps, strict=True):
+                writer.write(annotate(cut, tokenizer.decode(hyp.tokens(context))), flush=True)
+            batch_audio = sum(c.duration for c in batch)
+            rec = {
+                "ids": [c.id for c in batch],
+                "wall_s": result.wall_s,
+                "audio_s": batch_audio,
+                "chunk_ms": [round(x, 3) for x in result.chunk_ms],
+            }
+            timing.write(json.dumps(rec) + "\n")
+            timing.flush()
+            wall, audio = wall + result.wall_s, audio + batch_audio
+            bar.update(len(batch))
+            bar.set_postfix(rtf=f"{wall / max(audio, 1e-9):.3f}")
+        bar.close()
+    decoded = load_manifest(path)
+    results = results_from_cuts(decoded)
+    summary = write_reports(out.path, split, results)
+    ids = {r.id for r in results}
+    summary.update(timing_summary(timing_path, ids, decoder.chunk_frames is not None))
+    if summary["timed_utts"] < len(ids):
+        log.warning("%s: timing covers %d of %d utterances", split, summary["timed_utts"], len(ids))
+    log.info(
+        "%s: %s, RTF %s, chunk latency mean %s ms, p90 %s ms",
+        split,
+        wer_line(r.counts for r in results),
+        summary["rtf"],
+        summary["latency_ms_mean"],
+        summary["latency_ms_p90"],
+    )
+    return summary
+
+
+def _end_line(path: Path) -> None:
+    """Terminate a torn last line so that appended records stay parseable."""
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb+") as f:
+            f.seek(-1, 2)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+
+def chunk_frames_for(cuts: CutSet, chunk_ms: int) -> int:
+    """Chunk length in feature frames (320 ms = 32 frames at a 10 ms shift)."""
+    first = next(iter(cuts), None)
+    shift_ms = 1000 * ((first.frame_shift if first is not None else None) or 0.01)
+    frames = round(chunk_ms / shift_ms)
+    if frames < 1:
+        raise FairstreamError(f"--chunk-ms {chunk_ms} is shorter than one {shift_ms:g} ms frame")
+    return frames
+
+
+# ---- the command ---------------------------------------------------------------------------
+@click.command(context_settings=CONTEXT)
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("fbank_dir", type=click.Path(path_type=Path))
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--splits", default="dev,test", help="Comma-separated splits (FBANK_DIR/cuts_<split>.jsonl.gz)."
+)
+@click.option("--method", type=click.Choice(METHODS), default="greedy", help="Search method.")
+@click.option("--beam", type=int, default=4, help="Beam of modified_beam (hypotheses kept per frame).")
+@click.option("--max-sym-per-frame", type=int, default=3, help="Greedy: most tokens emitted on one frame.")
+@click.option(
+    "--streaming/--no-streaming",
+    default=True,
+    help="Chunk-by-chunk encoder and search (measures latency), or whole utterances.",
+)
+@click.option("--chunk-ms", type=int, default=320, help="Streaming chunk length in ms of audio.")
+@click.option(
+    "--avg", type=int, default=1, help="Average the last K epoch checkpoints (1: checkpoint-latest)."
+)
+@click.option(
+    "--lang-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="BPE directory; default: the lang_dir in MODEL_DIR/config.yaml.",
+)
+@click.option("--batch-size", type=int, default=1, help="Utterances decoded (streamed) side by side.")
+@click.option("--num-threads", type=int, default=1, help="torch threads; latency and RTF depend on it.")
+@click.option("--force", is_flag=True, help="Redo even if OUT_DIR is complete or holds another config.")
+@step_main
+def main(
+    model_dir: Path,
+    fbank_dir: Path,
+    out_dir: Path,
+    splits: str,
+    method: str,
+    beam: int,
+    max_sym_per_frame: int,
+    streaming: bool,
+    chunk_ms: int,
+    avg: int,
+    lang_dir: Path | None,
+    batch_size: int,
+    num_threads: int,
+    force: bool,
+) -> None:
+    """Decode FBANK_DIR's splits with the transducer in MODEL_DIR into OUT_DIR.
+
+    Per split: cuts_<split>.jsonl.gz (each supervision's custom gains hyp, ref_len, ins, del,
+    sub; speaker metadata kept), wer-/errs-/recogs-<split>.txt; and metrics.json (WER, RTF and
+    chunk latency per split; timings exclude feature loading).  A killed run resumes per cut.
+    """
+    require_complete(model_dir, "model")
+    require_complete(fbank_dir, "feature")
+    split_names = [s.strip() for s in splits.split(",") if s.strip()]
+    if not split_names:
+        raise FairstreamError("--splits names no split")
+    if batch_size < 1 or num_threads < 1:
+        raise FairstreamError("--batch-size and --num-threads must be >= 1")
+    if lang_dir is None:
+        trained_with = read_config(model_dir).get("lang_dir")
+        if not trained_with:
+            raise FairstreamError(f"{model_dir}/config.yaml names no lang_dir; pass --lang-dir")
+        lang_dir = Path(trained_with)
+    torch.set_num_threads(num_threads)
+    model, tokenizer, num_features = load_model(model_dir, lang_dir, avg)
+    split_cuts = {s: load_cuts(fbank_dir, s) for s in split_names}
+    chunk_frames = chunk_frames_for(split_cuts[split_names[0]], chunk_ms) if streaming else None
+    cfg = {
+        "input": str(fbank_dir),
+        "input_digest": (fbank_dir / ".done").read_text().strip(),
+        "model_dir": str(model_dir),
+        "model_digest": (model_dir / ".done").read_text().strip(),
+        "lang_dir": str(lang_dir),
+        "splits": split_names,
+        "method": method,
+        "beam": beam if method == "modified_beam" else None,
+        "max_sym_per_frame": max_sym_per_frame if method == "greedy" else None,
+        "streaming": streaming,
+        "chunk_ms": chunk_ms if streaming else None,
+        "avg": avg,
+        "batch_size": batch_size,
+        "num_threads": num_threads,
+    }
+    search = make_search(method, model, beam=beam, max_sym_per_frame=max_sym_per_frame)
+    decoder = TransducerDecoder(model, search, chunk_frames)
+    with stage_output(out_dir, cfg, force) as out:
+        metrics = {}
+        for split in split_names:
+            summary = decode_split(
+                split, split_cuts[split], decoder, tokenizer, out, batch_size, num_features
+            )
+            metrics[split] = {
+                **summary,
+                **{
+                    k: cfg[k] for k in ("method", "beam", "max_sym_per_frame", "streaming", "chunk_ms", "avg")
+                },
+            }
+            metrics[split].update(batch_size=batch_size, num_threads=num_threads)
+        write_json_atomic(out / "metrics.json", metrics)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Streaming encoders; each implements ``forward(x, x_lens)`` and ``stream(chunk, state)``."""

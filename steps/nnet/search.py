@@ -1,0 +1,238 @@
+"""Transducer search over encoder frames: greedy and modified beam search, resumable by chunk.
+
+Both searches are frame-synchronous: ``advance`` consumes any number of new encoder frames per
+stream and keeps everything it needs (hypotheses, the predictor context and its cached output)
+in a per-stream state.  Feeding the frames of an utterance in one call (offline) or chunk by
+chunk (streaming) therefore gives exactly the same result.
+
+The predictor is stateless (:class:`~steps.nnet.predictor.StatelessPredictor`): its "state" is
+the last ``context_size`` tokens, so a hypothesis is just its token sequence.  Sequences start
+with ``context_size`` blanks, as in training (``prepend_context``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from steps.utils import FairstreamError
+
+from .transducer import Transducer
+
+METHODS = ("greedy", "modified_beam")
+
+
+@dataclass
+class Hyp:
+    """One hypothesis: tokens (after the blank context), log-probability, emission frames."""
+
+    ys: list[int]
+    score: float = 0.0
+    frames: list[int] = field(default_factory=list)  # encoder frame at which each token came out
+    pred: Tensor | None = None  # projected predictor output for the last ``context_size`` tokens
+
+    def tokens(self, context_size: int) -> list[int]:
+        return self.ys[context_size:]
+
+
+@dataclass
+class StreamState:
+    """Search state of one utterance, carried from chunk to chunk."""
+
+    hyps: list[Hyp]
+    num_frames: int = 0  # encoder frames consumed so far (to time-stamp tokens)
+
+
+class Scorer:
+    """The three joiner/predictor calls a search needs, on projected (N, J) activations.
+
+    Projecting encoder frames once per chunk and predictor outputs once per new context is what
+    makes the per-frame loop cheap: each step is then one ``tanh`` and one output layer.
+    """
+
+    def __init__(self, model: Transducer) -> None:
+        self.model = model
+        self.blank_id = model.blank_id
+        self.context_size = model.predictor.context_size
+
+    def project_encoder(self, enc: Tensor) -> Tensor:
+        return self.model.joiner.enc_proj(enc)
+
+    def predict(self, contexts: Tensor) -> Tensor:
+        """(N, context_size) token ids -> (N, J) projected predictor outputs."""
+        out = self.model.predictor(contexts)  # (N, 1, D)
+        return self.model.joiner.pred_proj(out[:, -1])
+
+    def logits(self, enc_p: Tensor, pred_p: Tensor) -> Tensor:
+        return self.model.joiner(enc_p, pred_p, projected=True)
+
+    def fill_pred(self, hyps: Sequence[Hyp]) -> None:
+        """Compute the cached predictor output of every hypothesis that lacks one, in one batch."""
+        todo = [h for h in hyps if h.pred is None]
+        if not todo:
+            return
+        ctx = torch.tensor([h.ys[-self.context_size :] for h in todo], dtype=torch.int64)
+        out = self.predict(ctx)
+        for h, p in zip(todo, out, strict=True):
+            h.pred = p
+
+
+class Search(Protocol):
+    """What the streaming driver needs from a search method."""
+
+    context_size: int
+
+    def init(self, batch: int) -> list[StreamState]: ...
+
+    def advance(self, enc: Tensor, num_frames: Sequence[int], states: list[StreamState]) -> None: ...
+
+    def best(self, state: StreamState) -> Hyp: ...
+
+
+class _Base:
+    def __init__(self, model: Transducer) -> None:
+        self.scorer = Scorer(model)
+        self.blank_id = self.scorer.blank_id
+        self.context_size = self.scorer.context_size
+
+    def init(self, batch: int) -> list[StreamState]:
+        return [StreamState([Hyp([self.blank_id] * self.context_size)]) for _ in range(batch)]
+
+    def best(self, state: StreamState) -> Hyp:
+        return max(state.hyps, key=lambda h: h.score)
+
+
+class GreedySearch(_Base):
+    """Most likely token per step, up to ``max_sym_per_frame`` tokens on one frame.
+
+    A frame is left when blank wins or after ``max_sym_per_frame`` tokens (without consuming a
+    blank), which bounds the work on frames where an untrained model never predicts blank.
+    """
+
+    def __init__(self, model: Transducer, max_sym_per_frame: int = 3) -> None:
+        super().__init__(model)
+        if max_sym_per_frame < 1:
+            raise FairstreamError(f"max_sym_per_frame must be >= 1, got {max_sym_per_frame}")
+        self.max_sym = max_sym_per_frame
+
+    def advance(self, enc: Tensor, num_frames: Sequence[int], states: list[StreamState]) -> None:
+        """Consume frames ``enc[b, :num_frames[b]]`` of each stream ``b`` (batched over streams)."""
+        enc_p = self.scorer.project_encoder(enc)
+        hyps = [s.hyps[0] for s in states]
+        self.scorer.fill_pred(hyps)
+        for t in range(max(num_frames, default=0)):
+            rows = [b for b, n in enumerate(num_frames) if n > t]
+            for _ in range(self.max_sym):
+                if not rows:
+                    break
+                logp = self.scorer.logits(enc_p[rows, t], torch.stack([hyps[b].pred for b in rows]))
+                logp = logp.log_softmax(dim=-1)
+                best_lp, best = logp.max(dim=-1)
+                emitted = []
+                for b, tok, lp in zip(rows, best.tolist(), best_lp.tolist(), strict=True):
+                    h = hyps[b]
+                    h.score += lp
+                    if tok != self.blank_id:
+                        h.ys.append(tok)
+                        h.frames.append(states[b].num_frames + t)
+                        h.pred = None
+                        emitted.append(b)
+                self.scorer.fill_pred([hyps[b] for b in emitted])
+                rows = emitted
+        for s, n in zip(states, num_frames, strict=True):
+            s.num_frames += n
+
+
+class ModifiedBeamSearch(_Base):
+    """Beam search with at most one token per frame (icefall's "modified beam search").
+
+    Per frame every hypothesis is extended by blank (same tokens) or by one token.  Extensions
+    that end in the same token sequence are merged by log-add *before* pruning, so the beam
+    always holds ``beam`` distinct sequences and, with a beam wider than the number of
+    sequences, the scores are the exact log-probabilities of the sequences (tests check this
+    against brute force).  Only a blank extension of ``A+[v]`` and the ``v`` extension of ``A``
+    can collide, which makes the merge a dictionary look-up per hypothesis.
+    """
+
+    def __init__(self, model: Transducer, beam: int = 4) -> None:
+        super().__init__(model)
+        if beam < 1:
+            raise FairstreamError(f"beam must be >= 1, got {beam}")
+        self.beam = beam
+
+    def advance(self, enc: Tensor, num_frames: Sequence[int], states: list[StreamState]) -> None:
+        enc_p = self.scorer.project_encoder(enc)
+        self.scorer.fill_pred([h for s in states for h in s.hyps])
+        for t in range(max(num_frames, default=0)):
+            active = [b for b, n in enumerate(num_frames) if n > t]
+            if active:
+                self._step(enc_p, t, [states[b] for b in active], active)
+        for s, n in zip(states, num_frames, strict=True):
+            s.num_frames += n
+
+    def _step(self, enc_p: Tensor, t: int, states: list[StreamState], rows: list[int]) -> None:
+        flat = [h for s in states for h in s.hyps]
+        owner = torch.tensor([i for i, s in enumerate(states) for _ in s.hyps])
+        logp = self.scorer.logits(enc_p[torch.tensor(rows)[owner], t], torch.stack([h.pred for h in flat]))
+        logp = logp.log_softmax(dim=-1).double()  # (H, V)
+        vocab = logp.size(1)
+        cand = logp + torch.tensor([h.score for h in flat], dtype=torch.float64)[:, None]
+        # merge "A+[v] then blank" with "A then v": log-add into the blank entry, drop the other
+        offset = 0
+        for s in states:
+            index = {tuple(h.ys): offset + i for i, h in enumerate(s.hyps)}
+            for i, h in enumerate(s.hyps):
+                if len(h.ys) > self.context_size:
+                    parent = index.get(tuple(h.ys[:-1]))
+                    if parent is not None:
+                        v = h.ys[-1]
+                        cand[offset + i, self.blank_id] = torch.logaddexp(
+                            cand[offset + i, self.blank_id], cand[parent, v]
+                        )
+                        cand[parent, v] = -math.inf
+            offset += len(s.hyps)
+        # per stream: top ``beam`` of its (hyps x vocab) candidates, batched with -inf padding
+        width = max(len(s.hyps) for s in states) * vocab
+        padded = torch.full((len(states), width), -math.inf, dtype=torch.float64)
+        offset = 0
+        for i, s in enumerate(states):
+            n = len(s.hyps) * vocab
+            padded[i, :n] = cand[offset : offset + len(s.hyps)].reshape(-1)
+            offset += len(s.hyps)
+        k = min(self.beam, width)
+        top_scores, top_idx = padded.topk(k, dim=1)
+        for i, s in enumerate(states):
+            new: list[Hyp] = []
+            for score, idx in zip(top_scores[i].tolist(), top_idx[i].tolist(), strict=True):
+                if score == -math.inf:
+                    break
+                h = s.hyps[idx // vocab]
+                tok = idx % vocab
+                if tok == self.blank_id:
+                    new.append(Hyp(h.ys, score, h.frames, h.pred))
+                else:
+                    frame = s.num_frames + t
+                    new.append(Hyp([*h.ys, tok], score, [*h.frames, frame], None))
+            s.hyps = new
+        self.scorer.fill_pred([h for s in states for h in s.hyps])
+
+
+def make_search(method: str, model: Transducer, beam: int = 4, max_sym_per_frame: int = 3) -> Search:
+    if method == "greedy":
+        return GreedySearch(model, max_sym_per_frame)
+    if method == "modified_beam":
+        return ModifiedBeamSearch(model, beam)
+    raise FairstreamError(f"unknown search method {method!r}; known: {', '.join(METHODS)}")
+
+
+@torch.no_grad()
+def search_offline(search: Search, enc: Tensor, enc_lens: Tensor) -> list[Hyp]:
+    """Best hypothesis per utterance of a padded (B, T, D) batch of encoder output."""
+    states = search.init(enc.size(0))
+    search.advance(enc, [int(n) for n in enc_lens], states)
+    return [search.best(s) for s in states]

@@ -1,0 +1,362 @@
+"""The one trainer: every architecture trains here, chosen by its YAML config.
+
+Resumable by itself from ``checkpoint-latest.pt`` (model, optimiser, scheduler, sampler, RNG
+states, counters); distributed through ``torchrun`` (gloo on CPU, NCCL on GPUs) with a
+rank-sharded sampler.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from steps.data.manifests import load_cuts
+from steps.data.tokenizer import Tokenizer
+from steps.utils import FairstreamError, seed_everything, write_json_atomic
+
+from .checkpoint import LATEST, epoch_checkpoints, file_digest, load_checkpoint, save_checkpoint
+from .data import DataConf, make_train_loader
+from .transducer import ModelConf, Transducer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConf:
+    """A training YAML: model, data, optimisation, loss and bookkeeping in one place."""
+
+    model: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    seed: int = 42
+    max_steps: int = 2000  # updates; the same for every architecture in a comparison
+    lr: float = 2e-3
+    weight_decay: float = 1e-3
+    warmup_steps: int = 300
+    final_lr_fraction: float = 0.05  # cosine decay to this fraction of lr at max_steps
+    grad_clip: float = 5.0
+    prune_range: int = 5
+    am_scale: float = 0.0
+    lm_scale: float = 0.25
+    simple_loss_scale: float = 0.5  # after the loss warm-up
+    loss_warmup_steps: int = 500  # shift weight from the simple to the pruned loss
+    loss_backend: str = "auto"
+    checkpoint_every: int = 200
+    keep_epochs: int = 5  # epoch checkpoints kept for averaging
+    log_every: int = 20
+    max_bad_batches: int = 20
+    num_threads: int = 2
+    regularizers: dict[str, Any] = field(default_factory=dict)  # e.g. {"ewc": {...}}
+
+    def model_conf(self) -> ModelConf:
+        from steps.utils.config import from_dict
+
+        return from_dict(ModelConf, self.model, where="model")
+
+    def data_conf(self) -> DataConf:
+        from steps.utils.config import from_dict
+
+        return from_dict(DataConf, self.data, where="data")
+
+
+def lr_factor(step: int, conf: TrainConf) -> float:
+    """Linear warm-up, then cosine decay to ``final_lr_fraction``."""
+    if step < conf.warmup_steps:
+        return (step + 1) / conf.warmup_steps
+    p = min(1.0, (step - conf.warmup_steps) / max(1, conf.max_steps - conf.warmup_steps))
+    return conf.final_lr_fraction + (1 - conf.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * p))
+
+
+def loss_scales(step: int, conf: TrainConf) -> tuple[float, float]:
+    """(simple, pruned) weights: the pruned loss is trusted only once alignments settle."""
+    t = min(1.0, step / max(1, conf.loss_warmup_steps))
+    return 1.0 - t * (1.0 - conf.simple_loss_scale), 0.1 + 0.9 * t
+
+
+def rng_state() -> dict[str, Any]:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+
+
+def set_rng_state(s: dict[str, Any]) -> None:
+    random.setstate(s["python"])
+    np.random.set_state(s["numpy"])
+    torch.set_rng_state(s["torch"])
+
+
+@dataclass
+class DistInfo:
+    world_size: int = 1
+    rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> DistInfo:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return DistInfo()
+    import torch.distributed as dist
+
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+    return DistInfo(world, dist.get_rank())
+
+
+def barrier(d: DistInfo) -> None:
+    if d.world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+class Trainer:
+    def __init__(
+        self, conf: TrainConf, fbank_dir: Path, lang_dir: Path, out_dir: Path, dist: DistInfo
+    ) -> None:
+        self.conf = conf
+        self.out = out_dir
+        self.dist = dist
+        torch.set_num_threads(conf.num_threads)
+        self.tokenizer = Tokenizer(lang_dir / "bpe.model")
+        self.bpe_digest = file_digest(lang_dir / "bpe.model")
+        seed_everything(conf.seed)
+        self.model = Transducer.from_conf(conf.model_conf(), self.tokenizer.vocab_size)
+        self.num_params = sum(p.numel() for p in self.model.parameters())
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=conf.lr, weight_decay=conf.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, conf))
+        cuts = load_cuts(fbank_dir, "train")
+        self.loader, self.sampler = make_train_loader(
+            cuts, conf.data_conf(), conf.seed, dist.world_size, dist.rank
+        )
+        self.step = 0
+        self.epoch = 0
+        self.counters = {
+            "skipped_short": 0,
+            "skipped_bad_loss": 0,
+            "frames": 0,
+            "train_seconds": 0.0,
+        }
+        self.regularizers = build_regularizers(conf.regularizers, self.model)
+        self.ddp_model: nn.Module = self.model
+        if dist.world_size > 1:
+            self.ddp_model = nn.parallel.DistributedDataParallel(self.model)
+
+    # ---- checkpoints -------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": rng_state(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "counters": dict(self.counters),
+            "model_conf": self.conf.model,
+            "vocab_size": self.tokenizer.vocab_size,
+            "bpe_digest": self.bpe_digest,
+        }
+
+    def save(self, name: str = LATEST) -> None:
+        if self.dist.main:
+            save_checkpoint(self.out / name, self.state())
+
+    def save_epoch(self) -> None:
+        """``epoch-N.pt`` for averaging (only the last ``keep_epochs``), then the latest state."""
+        self.save(f"epoch-{self.epoch}.pt")
+        if self.dist.main:
+            for old in epoch_checkpoints(self.out)[: -self.conf.keep_epochs]:
+                old.unlink()
+        self.save()
+
+    def maybe_resume(self) -> bool:
+        path = self.out / LATEST
+        if not path.exists():
+            return False
+        ck = load_checkpoint(path)
+        if ck.get("bpe_digest") != self.bpe_digest:
+            raise FairstreamError(f"{path} was trained with another BPE model; use --force to restart")
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        self.sampler.load_state_dict(ck["sampler"])
+        set_rng_state(ck["rng"])
+        self.step, self.epoch = ck["step"], ck["epoch"]
+        self.counters.update(ck["counters"])
+        log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
+        return True
+
+    # ---- one update --------------------------------------------------------------------
+    def batch_targets(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]] | None:
+        x = batch["inputs"]
+        sup = batch["supervisions"]
+        x_lens = sup["num_frames"].to(torch.int64)
+        cuts = sup["cut"]
+        ys = [self.tokenizer.encode(t, where=f"train/{c.id}") for t, c in zip(sup["text"], cuts, strict=True)]
+        sub_lens = ((x_lens + 1) // 2 + 1) // 2
+        keep = [i for i, y in enumerate(ys) if len(y) <= int(sub_lens[i])]
+        if len(keep) < len(ys):
+            self.counters["skipped_short"] += len(ys) - len(keep)
+            if not keep:
+                return None
+            idx = torch.tensor(keep)
+            seq = sup["sequence_idx"][idx]
+            x, x_lens = x[seq], x_lens[idx]
+            ys = [ys[i] for i in keep]
+        else:
+            x = x[sup["sequence_idx"]]
+        t_max = int(x_lens.max())
+        return x[:, :t_max], x_lens, ys
+
+    def train_step(self, batch: dict) -> dict[str, float] | None:
+        prepared = self.batch_targets(batch)
+        if prepared is None:
+            return None
+        x, x_lens, ys = prepared
+        self.ddp_model.train()
+        simple, pruned, enc_lens = self.ddp_model(
+            x,
+            x_lens,
+            ys,
+            self.conf.prune_range,
+            self.conf.am_scale,
+            self.conf.lm_scale,
+            self.conf.loss_backend,
+        )
+        s_scale, p_scale = loss_scales(self.step, self.conf)
+        n_frames = float(enc_lens.sum())
+        loss = (s_scale * simple + p_scale * pruned) / n_frames
+        extra = {}
+        for name, reg in self.regularizers.items():
+            r = reg(self.model)
+            extra[name] = float(r)
+            loss = loss + r
+        if not torch.isfinite(loss):
+            return {"bad": 1.0}
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = nn.utils.clip_grad_norm_(self.model.parameters(), self.conf.grad_clip)
+        if not torch.isfinite(gnorm):
+            self.opt.zero_grad(set_to_none=True)
+            return {"bad": 1.0}
+        self.opt.step()
+        self.sched.step()
+        self.counters["frames"] += int(x_lens.sum())
+        return {
+            "loss": float(loss),
+            "simple": float(simple) / n_frames,
+            "pruned": float(pruned) / n_frames,
+            "grad_norm": float(gnorm),
+            "lr": self.sched.get_last_lr()[0],
+            **extra,
+        }
+
+    # ---- the loop ----------------------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        writer = None
+        if self.dist.main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(self.out / "tensorboard"), purge_step=self.step)
+            log.info("%s: %.2fM parameters", self.conf.model.get("encoder"), self.num_params / 1e6)
+        bar = tqdm(
+            total=self.conf.max_steps,
+            initial=self.step,
+            desc="train",
+            unit="step",
+            disable=not self.dist.main,
+        )
+        bad_in_row = 0
+        t_start = time.time()
+        t_base = self.counters["train_seconds"]
+        audio_seconds = 0.0
+        while self.step < self.conf.max_steps:
+            self.sampler.set_epoch(self.epoch)
+            step_at_epoch_start = self.step
+            for batch in self.loader:
+                stats = self.train_step(batch)
+                if stats is None:
+                    continue
+                if "bad" in stats:
+                    bad_in_row += 1
+                    self.counters["skipped_bad_loss"] += 1
+                    log.warning("step %d: non-finite loss or gradient, batch skipped", self.step)
+                    if bad_in_row >= self.conf.max_bad_batches:
+                        raise FairstreamError(
+                            f"{bad_in_row} non-finite losses in a row at step {self.step}; stopping"
+                        )
+                    continue
+                bad_in_row = 0
+                self.step += 1
+                audio_seconds += float(batch["supervisions"]["num_frames"].sum()) * 0.01
+                elapsed = time.time() - t_start
+                self.counters["train_seconds"] = t_base + elapsed
+                bar.update(1)
+                bar.set_postfix(
+                    loss=f"{stats['loss']:.3f}",
+                    audio_s_per_s=f"{audio_seconds / max(elapsed, 1e-9):.0f}",
+                )
+                if writer is not None and self.step % self.conf.log_every == 0:
+                    for k, v in stats.items():
+                        writer.add_scalar(f"train/{k}", v, self.step)
+                if self.step % self.conf.checkpoint_every == 0:
+                    self.save()
+                if self.step >= self.conf.max_steps:
+                    break
+            else:
+                if self.step == step_at_epoch_start:
+                    raise FairstreamError(
+                        "an epoch over the training cuts gave no usable batch; "
+                        "lower data.max_duration or check the data"
+                    )
+                self.epoch += 1
+                self.save_epoch()
+                continue
+            break
+        # the last (possibly partial) epoch counts as an epoch for averaging
+        self.epoch += 1
+        self.save_epoch()
+        bar.close()
+        if writer is not None:
+            writer.close()
+        summary = {
+            "steps": self.step,
+            "epochs": self.epoch,
+            "parameters": self.num_params,
+            "train_seconds": round(self.counters["train_seconds"], 1),
+            "skipped_short_utterances": self.counters["skipped_short"],
+            "skipped_bad_batches": self.counters["skipped_bad_loss"],
+            "world_size": self.dist.world_size,
+        }
+        if self.dist.main:
+            write_json_atomic(self.out / "train_stats.json", summary)
+            if summary["skipped_short_utterances"]:
+                log.warning(
+                    "skipped %d utterance(s) with fewer frames than tokens",
+                    summary["skipped_short_utterances"],
+                )
+        return summary
+
+
+def build_regularizers(conf: dict[str, Any], model: nn.Module) -> dict[str, Any]:
+    """Extra loss terms from the YAML (EWC lands here); none by default."""
+    if conf:
+        raise FairstreamError(f"unknown regularizer(s) {', '.join(sorted(conf))}; none are registered yet")
+    return {}

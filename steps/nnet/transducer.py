@@ -1,0 +1,125 @@
+"""The transducer: a registered encoder, a stateless predictor and a joiner, trained with k2's
+recipe — a cheap "simple" loss on linear projections finds where the alignment lives, then the
+full joiner is evaluated only inside those pruned ranges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from steps.rnnt import do_rnnt_pruning, get_rnnt_prune_ranges, rnnt_loss_pruned, rnnt_loss_smoothed
+
+from .encoders.base import StreamingEncoder
+from .joiner import Joiner
+from .predictor import StatelessPredictor
+from .registry import build_encoder
+
+
+@dataclass
+class ModelConf:
+    """Architecture part of a training YAML (``encoder: lstm`` + ``encoder_conf: {...}``)."""
+
+    encoder: str = "lstm"
+    encoder_conf: dict[str, Any] = field(default_factory=dict)
+    predictor_dim: int = 320
+    context_size: int = 2
+    joiner_dim: int = 320
+
+
+class Transducer(nn.Module):
+    def __init__(
+        self, encoder: StreamingEncoder, vocab_size: int, conf: ModelConf, blank_id: int = 0
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.predictor = StatelessPredictor(vocab_size, conf.predictor_dim, blank_id, conf.context_size)
+        self.joiner = Joiner(encoder.output_dim, conf.predictor_dim, conf.joiner_dim, vocab_size)
+        self.simple_am_proj = nn.Linear(encoder.output_dim, vocab_size)
+        self.simple_lm_proj = nn.Linear(conf.predictor_dim, vocab_size)
+        self.blank_id = blank_id
+        self.vocab_size = vocab_size
+
+    @classmethod
+    def from_conf(cls, conf: ModelConf, vocab_size: int, num_features: int = 80) -> Transducer:
+        enc_conf = {"num_features": num_features, **conf.encoder_conf}
+        return cls(build_encoder(conf.encoder, enc_conf), vocab_size, conf)
+
+    def forward(
+        self,
+        x: Tensor,
+        x_lens: Tensor,
+        y: list[list[int]],
+        prune_range: int = 5,
+        am_scale: float = 0.0,
+        lm_scale: float = 0.25,
+        loss_backend: str = "auto",
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Summed simple and pruned losses over the batch, and the encoder output lengths."""
+        enc, enc_lens = self.encoder(x, x_lens)
+        return (
+            *self.losses(enc, enc_lens, y, prune_range, am_scale, lm_scale, loss_backend),
+            enc_lens,
+        )
+
+    def losses(
+        self,
+        enc: Tensor,
+        enc_lens: Tensor,
+        y: list[list[int]],
+        prune_range: int = 5,
+        am_scale: float = 0.0,
+        lm_scale: float = 0.25,
+        loss_backend: str = "auto",
+    ) -> tuple[Tensor, Tensor]:
+        device = enc.device
+        y_lens = torch.tensor([len(t) for t in y], device=device, dtype=torch.int64)
+        s_max = max(1, int(y_lens.max()))
+        symbols = torch.full((len(y), s_max), self.blank_id, dtype=torch.int64, device=device)
+        for i, t in enumerate(y):
+            symbols[i, : len(t)] = torch.tensor(t, dtype=torch.int64)
+        pred = self.predictor(self.predictor.prepend_context(symbols))  # (B, S+1, D)
+        boundary = torch.zeros(len(y), 4, dtype=torch.int64, device=device)
+        boundary[:, 2] = y_lens
+        boundary[:, 3] = enc_lens
+        lm = self.simple_lm_proj(pred)
+        am = self.simple_am_proj(enc)
+        simple, (px_grad, py_grad) = rnnt_loss_smoothed(
+            lm=lm.float(),
+            am=am.float(),
+            symbols=symbols,
+            termination_symbol=self.blank_id,
+            lm_only_scale=lm_scale,
+            am_only_scale=am_scale,
+            boundary=boundary,
+            reduction="sum",
+            return_grad=True,
+            backend=loss_backend,
+        )
+        ranges = get_rnnt_prune_ranges(
+            px_grad=px_grad,
+            py_grad=py_grad,
+            boundary=boundary,
+            s_range=prune_range,
+            backend=loss_backend,
+        )
+        am_p, lm_p = do_rnnt_pruning(
+            am=self.joiner.enc_proj(enc),
+            lm=self.joiner.pred_proj(pred),
+            ranges=ranges,
+            backend=loss_backend,
+        )
+        logits = self.joiner(am_p, lm_p, projected=True)
+        pruned = rnnt_loss_pruned(
+            logits=logits.float(),
+            symbols=symbols,
+            ranges=ranges,
+            termination_symbol=self.blank_id,
+            boundary=boundary,
+            reduction="sum",
+            backend=loss_backend,
+        )
+        return simple, pruned

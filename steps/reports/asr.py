@@ -1,0 +1,84 @@
+"""Section: transducer training and streaming decoding results per architecture."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HEADER = (
+    "| model | encoder | params (M) | updates | train (min) | dev WER | test WER | search "
+    "| RTF (1 core) | chunk latency mean (ms) | p90 (ms) |"
+)
+
+
+def _json(p: Path) -> dict[str, Any]:
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def _fmt(x: object, spec: str = "") -> str:
+    if x is None or x == "":
+        return "–"
+    return format(x, spec) if spec else str(x)
+
+
+def _yaml(p: Path) -> dict[str, Any]:
+    return (yaml.safe_load(p.read_text()) or {}) if p.is_file() else {}
+
+
+def _row(dec: Path) -> tuple[str, dict[str, Any]]:
+    d = Path(_yaml(dec / "config.yaml").get("model_dir", ""))
+    train = _json(d / "train_stats.json")
+    metrics = _json(dec / "metrics.json")
+    conf = _yaml(d / "config.yaml")
+    dev, test = metrics.get("dev", {}), metrics.get("test", {})
+    m = test or dev
+    search = str(m.get("method", "?"))
+    if m.get("method") == "modified_beam":
+        search += f" (beam {m.get('beam')})"
+    if m.get("avg"):
+        search += f", avg {m['avg']}"
+    cells = [
+        dec.name,
+        conf.get("model", {}).get("encoder", "?"),
+        _fmt(train.get("parameters") and round(train["parameters"] / 1e6, 2)),
+        _fmt(train.get("steps")),
+        _fmt(train.get("train_seconds") and round(train["train_seconds"] / 60, 1)),
+        _fmt(dev.get("wer"), ".2f"),
+        _fmt(test.get("wer"), ".2f"),
+        search,
+        _fmt(m.get("rtf"), ".3f"),
+        _fmt(m.get("latency_ms_mean"), ".1f"),
+        _fmt(m.get("latency_ms_p90"), ".1f"),
+    ]
+    return "| " + " | ".join(cells) + " |", m
+
+
+def asr_section(exp_dir: Path) -> str | None:
+    """One row per finished decode (``decode/<model>_<method>/metrics.json``)."""
+    dirs = sorted(
+        p.parent for p in (exp_dir / "decode").glob("*/metrics.json") if (p.parent / ".done").is_file()
+    )
+    if not dirs:
+        return None
+    rows, metrics = zip(*(_row(d) for d in dirs), strict=True)
+    chunk = next((m.get("chunk_ms") for m in metrics if m.get("chunk_ms")), None)
+    how = f"true streaming, {chunk} ms chunks" if chunk else "offline"
+    return "\n".join(
+        [
+            "## Streaming transducers (stages 4–5)",
+            "",
+            "Trained with `python -m steps.train_transducer data/fbank exp/<model> --conf "
+            "conf/train/<model>.yaml --lang-dir data/lang_bpe_500`, decoded with `python -m "
+            f"steps.decode_transducer exp/<model> data/fbank exp/decode/<model>_<search>` ({how}, chunked "
+            "encoder with carried state, one thread). WER in %; RTF = decoding wall time / audio "
+            "duration; chunk latency = wall time to process one chunk (encoder + search).",
+            "",
+            HEADER,
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )

@@ -1,0 +1,70 @@
+"""Stage 4: train a transducer whose architecture comes from the YAML config.
+
+    python -m steps.train_transducer data/fbank exp/lstm --conf conf/train/lstm.yaml \
+        --lang-dir data/lang_bpe_500
+    torchrun --nproc-per-node 2 -m steps.train_transducer ...   # distributed, same code
+
+A rerun resumes from OUT_DIR's checkpoint-latest.pt; a different config refuses unless --force.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from steps.nnet.trainer import TrainConf, Trainer, barrier, init_distributed
+from steps.nnet.transducer import ModelConf
+from steps.utils import StageComplete, require_complete, stage_output
+from steps.utils.cli import CONTEXT, step_main
+from steps.utils.config import from_dict, load_yaml, to_dict
+from steps.utils.stage import config_digest, is_complete, partial_dir
+
+log = logging.getLogger(__name__)
+
+
+def load_train_conf(path: Path, seed: int | None) -> TrainConf:
+    data = load_yaml(path)
+    if seed is not None:
+        data["seed"] = seed
+    conf = from_dict(TrainConf, data, where=str(path))
+    from_dict(ModelConf, conf.model, where=f"{path}: model")  # fail early on bad keys
+    conf.data_conf()
+    return conf
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("in_dir", type=click.Path(path_type=Path))
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--conf", type=click.Path(path_type=Path), required=True, help="Training YAML.")
+@click.option("--lang-dir", type=click.Path(path_type=Path), required=True, help="BPE directory.")
+@click.option("--seed", type=int, default=None, help="Override the config's seed.")
+@click.option("--force", is_flag=True, help="Start afresh even if OUT_DIR holds another config.")
+@step_main
+def main(in_dir: Path, out_dir: Path, conf: Path, lang_dir: Path, seed: int | None, force: bool) -> None:
+    """Train on IN_DIR/cuts_train.jsonl.gz (fbank) into OUT_DIR (checkpoints, logs)."""
+    require_complete(in_dir, "feature")
+    require_complete(lang_dir, "lang")
+    cfg = load_train_conf(conf, seed)
+    resolved = {"input": str(in_dir), "lang_dir": str(lang_dir), **to_dict(cfg)}
+    dist = init_distributed()
+    if dist.world_size > 1 and not force and is_complete(out_dir, config_digest(resolved)):
+        raise StageComplete(f"{out_dir} is complete; nothing to do")  # on every rank
+    if dist.main:
+        with stage_output(out_dir, resolved, force) as out:
+            barrier(dist)
+            trainer = Trainer(cfg, in_dir, lang_dir, out.path, dist)
+            trainer.maybe_resume()
+            trainer.train()
+            barrier(dist)
+    else:
+        barrier(dist)
+        trainer = Trainer(cfg, in_dir, lang_dir, partial_dir(out_dir), dist)
+        trainer.maybe_resume()
+        trainer.train()
+        barrier(dist)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""Model, registry and trainer: streaming equivalence, resume after kill, bad input, DDP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from steps.nnet.checkpoint import LATEST, load_checkpoint
+from steps.nnet.registry import ENCODERS, build_encoder
+from steps.nnet.trainer import TrainConf, loss_scales, lr_factor
+from steps.utils import FairstreamError
+from steps.utils.stage import partial_dir
+from tests.conftest import REPO, run_step
+
+TINY_TRAIN = """
+model:
+  encoder: lstm
+  encoder_conf: {{hidden_dim: 64, num_layers: 1, output_dim: 64, subsampling_channels: 8}}
+  predictor_dim: 64
+  joiner_dim: 64
+data: {{max_duration: 30, num_buckets: 2}}
+max_steps: {steps}
+warmup_steps: 5
+loss_warmup_steps: 5
+checkpoint_every: {every}
+seed: 1
+"""
+
+
+def tiny_conf(tmp_path: Path, steps: int = 6, every: int = 2, name: str = "train.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(TINY_TRAIN.format(steps=steps, every=every))
+    return p
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("chunk", [1, 4, 7, 32])
+def test_streaming_equals_full_forward(name: str, chunk: int) -> None:
+    torch.manual_seed(0)
+    enc = build_encoder(name, {"num_features": 20, "hidden_dim": 32, "output_dim": 24}).eval()
+    x = torch.randn(2, 53, 20)
+    with torch.no_grad():
+        full, lens = enc(x, torch.tensor([53, 53]))
+        state, outs = enc.init_state(2), []
+        for i in range(0, 53, chunk):
+            y, state = enc.stream(x[:, i : i + chunk], state)
+            outs.append(y)
+        outs.append(enc.flush(state))
+    streamed = torch.cat(outs, dim=1)
+    assert streamed.shape == full.shape and int(lens[0]) == full.shape[1]
+    torch.testing.assert_close(streamed, full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_encoder_is_causal(name: str) -> None:
+    torch.manual_seed(0)
+    enc = build_encoder(name, {"num_features": 20, "hidden_dim": 32, "output_dim": 24}).eval()
+    x = torch.randn(1, 64, 20)
+    y = x.clone()
+    y[:, 40:] = torch.randn(1, 24, 20)  # change the future only
+    with torch.no_grad():
+        a, _ = enc(x, torch.tensor([64]))
+        b, _ = enc(y, torch.tensor([64]))
+    # output frame t sees input frames < 4(t+1): frames 0..9 only see inputs 0..39
+    torch.testing.assert_close(a[:, :10], b[:, :10])
+    assert not torch.allclose(a[:, 10:], b[:, 10:])
+
+
+def test_registry_errors_are_one_line() -> None:
+    with pytest.raises(FairstreamError, match="unknown encoder 'gru'; registered: .*lstm"):
+        build_encoder("gru", {})
+    with pytest.raises(
+        FairstreamError, match="encoder 'lstm' does not accept hiden_dim; it takes: .*hidden_dim"
+    ):
+        build_encoder("lstm", {"hiden_dim": 3})
+
+
+def test_schedules() -> None:
+    c = TrainConf(max_steps=100, warmup_steps=10, loss_warmup_steps=20, simple_loss_scale=0.5)
+    assert lr_factor(0, c) == pytest.approx(0.1) and lr_factor(9, c) == pytest.approx(1.0)
+    assert lr_factor(100, c) == pytest.approx(c.final_lr_fraction)
+    assert loss_scales(0, c) == (1.0, pytest.approx(0.1)) and loss_scales(20, c) == (0.5, pytest.approx(1.0))
+
+
+def test_training_loss_falls_and_is_deterministic(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
+    conf = tiny_conf(tmp_path, steps=4, every=100)
+    run_step("steps.train_transducer", tiny_fbank, tmp_path / "a", "--conf", conf, "--lang-dir", tiny_lang)
+    run_step("steps.train_transducer", tiny_fbank, tmp_path / "b", "--conf", conf, "--lang-dir", tiny_lang)
+    a = load_checkpoint(tmp_path / "a" / LATEST)["model"]
+    b = load_checkpoint(tmp_path / "b" / LATEST)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # same seed, same first steps
+    proc = run_step(
+        "steps.train_transducer", tiny_fbank, tmp_path / "a", "--conf", conf, "--lang-dir", tiny_lang
+    )
+    assert "nothing to do" in proc.stderr
+    other = tiny_conf(tmp_path, steps=5, every=100, name="other.yaml")
+    proc = run_step(
+        "steps.train_transducer",
+        tiny_fbank,
+        tmp_path / "a",
+        "--conf",
+        other,
+        "--lang-dir",
+        tiny_lang,
+        check=False,
+    )
+    assert proc.returncode == 1 and "different config" in proc.stderr
+
+
+def test_kill_9_then_resume_from_checkpoint(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
+    conf = tiny_conf(tmp_path, steps=16, every=2)
+    out = tmp_path / "exp"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "steps.train_transducer",
+        str(tiny_fbank),
+        str(out),
+        "--conf",
+        str(conf),
+        "--lang-dir",
+        str(tiny_lang),
+    ]
+    proc = subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    latest = partial_dir(out) / LATEST
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if latest.exists():
+            try:
+                if load_checkpoint(latest)["step"] >= 4:
+                    break
+            except FairstreamError:
+                pass
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(latest)["step"]
+    assert 4 <= killed_at < 16 and not out.exists()
+    rerun = run_step("steps.train_transducer", tiny_fbank, out, "--conf", conf, "--lang-dir", tiny_lang)
+    assert f"resumed from {latest} at step {killed_at}" in rerun.stderr
+    assert load_checkpoint(out / LATEST)["step"] == 16
+
+
+def test_corrupt_checkpoint_is_one_line_never_a_fresh_start(
+    tiny_fbank: Path, tiny_lang: Path, tmp_path: Path
+) -> None:
+    conf = tiny_conf(tmp_path, steps=2)
+    out = tmp_path / "exp"
+    run_step("steps.train_transducer", tiny_fbank, out, "--conf", conf, "--lang-dir", tiny_lang)
+    (out / ".done").unlink()  # as if killed before the end
+    (out / LATEST).write_bytes(b"\x00garbage")
+    proc = run_step(
+        "steps.train_transducer", tiny_fbank, out, "--conf", conf, "--lang-dir", tiny_lang, check=False
+    )
+    assert proc.returncode == 1
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("ERROR")]
+    assert len(errors) == 1 and "checkpoint" in errors[0] and "is corrupt" in errors[0]
+    assert (partial_dir(out) / LATEST).read_bytes() == b"\x00garbage"  # nothing overwritten
+
+
+def test_bad_config_key_is_one_line(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
+    conf = tmp_path / "bad.yaml"
+    conf.write_text(TINY_TRAIN.format(steps=3, every=1).replace("num_layers: 1", "num_layrs: 1"))
+    proc = run_step(
+        "steps.train_transducer",
+        tiny_fbank,
+        tmp_path / "x",
+        "--conf",
+        conf,
+        "--lang-dir",
+        tiny_lang,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("ERROR: encoder 'lstm' does not accept num_layrs")
+    proc = run_step(
+        "steps.train_transducer",
+        tiny_fbank,
+        tmp_path / "y",
+        "--conf",
+        conf,
+        "--lang-dir",
+        tmp_path / "nolang",
+        check=False,
+    )
+    assert proc.returncode == 1 and "lang directory" in proc.stderr
+
+
+def test_distributed_two_cpu_processes(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
+    conf = tiny_conf(tmp_path, steps=3, every=100)
+    out = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    proc = subprocess.run(
+        [
+            *torchrun,
+            "-m",
+            "steps.train_transducer",
+            str(tiny_fbank),
+            str(out),
+            "--conf",
+            str(conf),
+            "--lang-dir",
+            str(tiny_lang),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stats = (out / "train_stats.json").read_text()
+    assert '"world_size": 2' in stats and '"steps": 3' in stats
