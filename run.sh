@@ -24,10 +24,12 @@ features_stage=stages/02_features.sh
 lang_stage=stages/03_lang.sh
 train_stage=stages/04_train.sh
 decode_stage=stages/05_decode.sh
+sv_stage=stages/06_sv.sh
 report_stage=stages/99_report.sh
 archs="lstm"           # architectures to train and decode (conf/train/<arch>.yaml)
 nproc=1                # training processes (torchrun/DDP when > 1)
-decode_method=modified_beam  # greedy | modified_beam
+decode_methods="greedy modified_beam"  # search methods of stage 5
+sv_variants="none pairwise_sum"        # speaker-verification systems of stage 6 (conf/sv/<name>.yaml); first = baseline
 avg=2                  # average the last N epoch checkpoints for decoding
 chunk_ms=320           # streaming decoding chunk
 
@@ -38,6 +40,7 @@ stages_help="
   3  lang       $lang_stage       train transcripts -> \$data_dir/lang_bpe_N (BPE, <blk>/<sot>/<eot>)
   4  train      $train_stage      fbank + lang -> \$exp_dir/<arch> for each of --archs (pruned RNN-T)
   5  decode     $decode_stage     \$exp_dir/<arch> + fbank -> \$exp_dir/decode/<arch>_<method> (streaming; hyps, WER, RTF, latency)
+  6  sv         $sv_stage         fbank -> \$exp_dir/sv (speaker embedders: baseline + ARW; trials, embeddings, EER by group)
  99  report     $report_stage     \$exp_dir -> RESULTS.md + results/*.png (tables from this run)"
 
 usage() {
@@ -62,7 +65,8 @@ Options (default in brackets):
   --force true|false      redo complete outputs [$force]
   --archs "A B"           architectures for stages 4-5 [$archs]
   --nproc N               training processes per model (DDP) [$nproc]
-  --decode-method M       greedy | modified_beam [$decode_method]
+  --decode-methods "M N"  search methods of stage 5: greedy modified_beam [$decode_methods]
+  --sv-variants "A B"     speaker-verification systems of stage 6; the first is the baseline [$sv_variants]
   --avg N                 epoch checkpoints averaged for decoding [$avg]
   --chunk-ms N            streaming decoding chunk in ms [$chunk_ms]
   --<name>-stage SCRIPT   replace a stage script, e.g. --features-stage my_fbank.sh
@@ -120,10 +124,14 @@ run_stage 4 "train ($archs) -> $exp_dir" \
   bash "$train_stage" --archs "$archs" --seed "$seed" --nproc "$nproc" "${force_flag[@]}" \
     "$data_dir/fbank" "$lang_dir" "$exp_dir"
 for arch in $archs; do
-  run_stage 5 "decode $arch ($decode_method) -> $exp_dir/decode/${arch}_$decode_method" \
-    bash "$decode_stage" --method "$decode_method" --avg "$avg" --chunk-ms "$chunk_ms" "${force_flag[@]}" \
-      "$exp_dir/$arch" "$data_dir/fbank" "$exp_dir/decode/${arch}_$decode_method"
+  for method in $decode_methods; do
+    run_stage 5 "decode $arch ($method) -> $exp_dir/decode/${arch}_$method" \
+      bash "$decode_stage" --method "$method" --avg "$avg" --chunk-ms "$chunk_ms" "${force_flag[@]}" \
+        "$exp_dir/$arch" "$data_dir/fbank" "$exp_dir/decode/${arch}_$method"
+  done
 done
+run_stage 6 "speaker verification ($sv_variants) -> $exp_dir/sv" \
+  bash "$sv_stage" --variants "$sv_variants" --seed "$seed" "${force_flag[@]}" "$data_dir/fbank" "$exp_dir/sv"
 run_stage 99 "report $exp_dir -> RESULTS.md" \
   bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command"
 log "finished stages $stage..$stop_stage in $((SECONDS - run_t0)) s"

@@ -9,17 +9,21 @@ the loss machinery rather than a network:
   (``--s-range``) -> ``do_rnnt_pruning`` -> joiner on (B, T, s_range, V) -> ``rnnt_loss_pruned``;
   the backward pass goes through both losses.
 * ``pruned-only``: the part after the smoothed loss, with ranges computed beforehand.
+* ``recursion``: ``mutual_information_recursion`` alone on a full (U+1) x (T+1) lattice of
+  random scores, to compare the backends' numeric cores without the shared PyTorch ops.
 
 Sequences are ragged (lengths drawn in [70%, 100%] of T and U, the first one full length).
 
 Each (backend, case, size) runs in a fresh subprocess.  Peak memory is the peak resident set
 size during one step minus the resident size just before it: the subprocess first runs one
-warm-up step (imports, lazy kernels, allocator), returns freed heap to the OS
-(``malloc_trim``), resets the kernel's peak-RSS mark (``/proc/self/clear_refs``), then
-measures one step with ``getrusage(...).ru_maxrss``.  Inputs are allocated before the
-baseline, so they are not counted; everything the step allocates is, the logits included.
+warm-up step (imports, lazy kernels, allocator); then, twice, it returns freed heap to the
+OS (``malloc_trim``), resets the kernel's peak-RSS mark (``/proc/self/clear_refs``) and
+measures one step with ``getrusage(...).ru_maxrss``; the larger of the two is reported.
+Inputs are allocated before the baseline, so they are not counted; everything the step
+allocates is, the logits included (RSS-based numbers are accurate to a few MiB and can vary
+by tens of MiB between runs with the allocator's reuse of freed pages).
 Where the peak mark cannot be reset, the first (cold) step is measured instead, and the
-table says so.  Time is the median of ``--repeats`` further steps.
+table says so.  Time is the median (or ``--stat min``) of ``--repeats`` further steps.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from typing import Any
 
 import click
 
-CASES = ("full", "pruned", "pruned-only")
+CASES = ("full", "pruned", "pruned-only", "recursion")
 DEFAULT_SIZES = ("8,500,100,500", "16,150,30,500")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,6 +75,16 @@ def _make_step(spec: dict[str, Any]) -> Callable[[], None]:
     def clear() -> None:
         am.grad = lm.grad = None
 
+    if spec["case"] == "recursion":
+        px = torch.randn(B, U, T + 1, generator=gen, dtype=dtype).requires_grad_()
+        py = torch.randn(B, U + 1, T, generator=gen, dtype=dtype).requires_grad_()
+
+        def step() -> None:
+            rnnt.mutual_information_recursion(px, py, boundary, backend=backend).sum().backward()
+            px.grad = py.grad = None
+
+        return step
+
     if spec["case"] == "full":
 
         def step() -> None:
@@ -83,15 +97,24 @@ def _make_step(spec: dict[str, Any]) -> Callable[[], None]:
 
     def pruned_part(ranges: torch.Tensor) -> torch.Tensor:
         am_pruned, lm_pruned = rnnt.do_rnnt_pruning(am, lm, ranges, backend=backend)
-        return rnnt.rnnt_loss_pruned(am_pruned + lm_pruned, symbols, ranges, 0, boundary,
-                                     reduction="sum", backend=backend)
+        return rnnt.rnnt_loss_pruned(
+            am_pruned + lm_pruned, symbols, ranges, 0, boundary, reduction="sum", backend=backend
+        )
 
     def prune_ranges() -> tuple[torch.Tensor, torch.Tensor]:
         simple, (px_grad, py_grad) = rnnt.rnnt_loss_smoothed(
-            lm, am, symbols, 0, boundary=boundary, reduction="sum", return_grad=True,
-            backend=backend)
-        return simple, rnnt.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range,
-                                                  backend=backend)
+            lm,
+            am,
+            symbols,
+            0,
+            boundary=boundary,
+            reduction="sum",
+            return_grad=True,
+            backend=backend,
+        )
+        return simple, rnnt.get_rnnt_prune_ranges(
+            px_grad, py_grad, boundary, s_range, backend=backend
+        )
 
     if spec["case"] == "pruned":
 
@@ -143,15 +166,21 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     torch.set_num_threads(spec["threads"])
     step = _make_step(spec)
-    # Memory: one warm-up step first where the peak mark can be reset, else the cold step.
-    warm = True
-    step()
-    _release_free_heap()
-    if not _reset_peak_rss():
-        warm = False
-    baseline = _rss_kib()
-    step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    warm = _reset_peak_rss()
+    if warm:  # warm-up step, then the worst of two measured steps
+        step()
+        extra_kib = []
+        for _ in range(2):
+            _release_free_heap()
+            _reset_peak_rss()
+            baseline = _rss_kib()
+            step()
+            extra_kib.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline)
+    else:  # the peak mark cannot be reset: measure the very first (cold) step
+        _release_free_heap()
+        baseline = _rss_kib()
+        step()
+        extra_kib = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline]
     times = []
     for _ in range(spec["repeats"]):
         start = time.perf_counter()
@@ -159,8 +188,8 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         times.append(time.perf_counter() - start)
     return {
         **spec,
-        "time_ms": 1e3 * statistics.median(times),
-        "peak_mib": max(peak - baseline, 0) / 1024,
+        "time_ms": 1e3 * (min(times) if spec["stat"] == "min" else statistics.median(times)),
+        "peak_mib": max(max(extra_kib), 0) / 1024,
         "memory_method": "warm" if warm else "cold",
     }
 
@@ -207,44 +236,102 @@ def format_table(results: list[dict[str, Any]]) -> str:
         size = tuple(r["size"])
         size_text = ",".join(map(str, size))
         if "error" in r:
-            lines.append(f"| {r['backend']} | {r['case']} | {size_text} | failed: {r['error']} "
-                         "| | | |")
+            lines.append(
+                f"| {r['backend']} | {r['case']} | {size_text} | failed: {r['error']} | | | |"
+            )
             continue
         full = by_key.get((r["backend"], "full", size))
         ref = by_key.get(("fast_rnnt", r["case"], size))
         vs_full = r["time_ms"] / full["time_ms"] if full else None
         vs_ref = r["time_ms"] / ref["time_ms"] if ref else None
         mark = "" if r["memory_method"] == "warm" else " (cold)"
-        lines.append(f"| {r['backend']} | {r['case']} | {size_text} | {r['time_ms']:.1f} "
-                     f"| {r['peak_mib']:.0f}{mark} | {_fmt_ratio(vs_full)} "
-                     f"| {_fmt_ratio(vs_ref)} |")
+        lines.append(
+            f"| {r['backend']} | {r['case']} | {size_text} | {r['time_ms']:.1f} "
+            f"| {r['peak_mib']:.0f}{mark} | {_fmt_ratio(vs_full)} "
+            f"| {_fmt_ratio(vs_ref)} |"
+        )
     return "\n".join(lines)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--size", "sizes", multiple=True, default=DEFAULT_SIZES, show_default=True,
-              help="Problem size B,T,U,V (batch, frames, symbols, vocabulary); repeatable.")
-@click.option("--backends", default="available", show_default=True,
-              help="Comma-separated subset of k2,fast_rnnt,native, or 'available'.")
-@click.option("--cases", default=",".join(CASES), show_default=True,
-              help=f"Comma-separated subset of {','.join(CASES)}.")
-@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1),
-              help="Timed steps per case (median reported), after one warm-up step.")
-@click.option("--s-range", default=5, show_default=True, type=click.IntRange(1),
-              help="Symbols kept per frame by the pruned recipe.")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1),
-              help="torch.set_num_threads in each measurement subprocess.")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
-              show_default=True)
+@click.option(
+    "--size",
+    "sizes",
+    multiple=True,
+    default=DEFAULT_SIZES,
+    show_default=True,
+    help="Problem size B,T,U,V (batch, frames, symbols, vocabulary); repeatable.",
+)
+@click.option(
+    "--backends",
+    default="available",
+    show_default=True,
+    help="Comma-separated subset of k2,fast_rnnt,native, or 'available'.",
+)
+@click.option(
+    "--cases",
+    default=",".join(CASES),
+    show_default=True,
+    help=f"Comma-separated subset of {','.join(CASES)}.",
+)
+@click.option(
+    "--repeats",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Timed steps per case (median reported), after one warm-up step.",
+)
+@click.option(
+    "--s-range",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Symbols kept per frame by the pruned recipe.",
+)
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="torch.set_num_threads in each measurement subprocess.",
+)
+@click.option(
+    "--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True
+)
+@click.option(
+    "--stat",
+    type=click.Choice(["median", "min"]),
+    default="median",
+    show_default=True,
+    help="How the timed steps are summarised ('min' resists noise from other processes).",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the random inputs.")
-@click.option("--timeout", default=1800.0, show_default=True,
-              help="Seconds allowed per (backend, case, size) subprocess.")
-@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the raw results as JSON here.")
+@click.option(
+    "--timeout",
+    default=1800.0,
+    show_default=True,
+    help="Seconds allowed per (backend, case, size) subprocess.",
+)
+@click.option(
+    "--json-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the raw results as JSON here.",
+)
 @click.option("--worker", hidden=True, help="Internal: run one measurement from a JSON spec.")
-def main(sizes: tuple[str, ...], backends: str, cases: str, repeats: int, s_range: int,
-         threads: int, dtype: str, seed: int, timeout: float, json_out: Path | None,
-         worker: str | None) -> None:
+def main(
+    sizes: tuple[str, ...],
+    backends: str,
+    cases: str,
+    repeats: int,
+    s_range: int,
+    threads: int,
+    dtype: str,
+    stat: str,
+    seed: int,
+    timeout: float,
+    json_out: Path | None,
+    worker: str | None,
+) -> None:
     """Time and memory of the RNN-T loss backends (full vs pruned), as a markdown table.
 
     Each (backend, case, size) is measured in a fresh subprocess; see the module docstring
@@ -263,8 +350,10 @@ def main(sizes: tuple[str, ...], backends: str, cases: str, repeats: int, s_rang
         if name not in BACKENDS:
             raise click.BadParameter(f"unknown backend {name!r}", param_hint="--backends")
         if name not in available_backends():
-            raise click.BadParameter(f"{name} is not importable here; available: "
-                                     f"{','.join(available_backends())}", param_hint="--backends")
+            raise click.BadParameter(
+                f"{name} is not importable here; available: {','.join(available_backends())}",
+                param_hint="--backends",
+            )
     case_list = cases.split(",")
     for case in case_list:
         if case not in CASES:
@@ -274,12 +363,23 @@ def main(sizes: tuple[str, ...], backends: str, cases: str, repeats: int, s_rang
     for size in [_parse_size(s) for s in sizes]:
         for name in names:
             for case in case_list:
-                spec = {"backend": name, "case": case, "size": size, "repeats": repeats,
-                        "s_range": s_range, "threads": threads, "dtype": dtype, "seed": seed}
+                spec = {
+                    "backend": name,
+                    "case": case,
+                    "size": size,
+                    "repeats": repeats,
+                    "s_range": s_range,
+                    "threads": threads,
+                    "dtype": dtype,
+                    "stat": stat,
+                    "seed": seed,
+                }
                 click.echo(f"measuring {name} {case} {size} ...", err=True)
                 results.append(_run_in_subprocess(spec, timeout))
-    click.echo(f"\nthreads={threads} dtype={dtype} s_range={s_range} repeats={repeats}; "
-               "time = median forward+backward, peak = extra RSS during one step\n")
+    click.echo(
+        f"\nthreads={threads} dtype={dtype} s_range={s_range} repeats={repeats}; "
+        f"time = {stat} forward+backward, peak = extra RSS during one step\n"
+    )
     click.echo(format_table(results))
     if json_out is not None:
         json_out.write_text(json.dumps(results, indent=2))

@@ -3,6 +3,7 @@ the backends against each other, and the native recursion's analytic gradients."
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 
@@ -262,6 +263,23 @@ def test_native_return_grad_equals_autograd() -> None:
     assert torch.equal(torch.autograd.grad(scores.sum(), px)[0], auto_px)
 
 
+def test_native_long_sequences_float32_and_strided_inputs() -> None:
+    torch.manual_seed(6)
+    B, S, T = 2, 40, 300
+    px64 = torch.randn(B, T + 1, S, dtype=torch.float64).transpose(1, 2) * 3 - 5  # strided
+    py64 = torch.randn(B, S + 1, T, dtype=torch.float64) * 3 - 5
+    boundary = torch.tensor([[0, 0, 40, 300], [0, 0, 17, 123]])
+    scores64, grads64 = rnnt.mutual_information_recursion(
+        px64, py64, boundary, return_grad=True, backend="native"
+    )
+    scores32, grads32 = rnnt.mutual_information_recursion(
+        px64.float(), py64.float(), boundary, return_grad=True, backend="native"
+    )
+    torch.testing.assert_close(scores32.double(), scores64, rtol=1e-5, atol=1e-3)
+    for g32, g64 in zip(grads32, grads64, strict=True):
+        torch.testing.assert_close(g32.double(), g64, rtol=1e-3, atol=1e-4)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_native_mutual_information_low_precision(dtype: torch.dtype) -> None:
     torch.manual_seed(5)
@@ -319,8 +337,9 @@ def test_rnnt_loss_matches_brute_force(
 
     expected = brute_rnnt_loss(logits.log_softmax(-1), symbols, boundary, rnnt_type)
     (ref_grad,) = _grads(expected.sum(), (logits,))
-    loss = rnnt.rnnt_loss(logits, symbols, BLANK, boundary, rnnt_type, reduction="none",
-                          backend=backend)
+    loss = rnnt.rnnt_loss(
+        logits, symbols, BLANK, boundary, rnnt_type, reduction="none", backend=backend
+    )
     (grad,) = torch.autograd.grad(loss.sum(), logits)
     torch.testing.assert_close(loss, expected.detach())
     torch.testing.assert_close(grad, ref_grad)
@@ -333,8 +352,16 @@ def test_rnnt_loss_delay_penalty(backend: str, rnnt_type: str) -> None:
     boundary = torch.tensor([[0, 0, 3, 5], [0, 0, 2, 4], [0, 0, 1, 3]])
     for bnd in (None, boundary):
         expected = brute_rnnt_loss(logits.log_softmax(-1), symbols, bnd, rnnt_type, 0.25)
-        loss = rnnt.rnnt_loss(logits, symbols, BLANK, bnd, rnnt_type, delay_penalty=0.25,
-                              reduction="none", backend=backend)
+        loss = rnnt.rnnt_loss(
+            logits,
+            symbols,
+            BLANK,
+            bnd,
+            rnnt_type,
+            delay_penalty=0.25,
+            reduction="none",
+            backend=backend,
+        )
         # k2/fast_rnnt compute the penalty offsets in float32.
         torch.testing.assert_close(loss, expected.detach(), rtol=1e-6, atol=1e-6)
 
@@ -371,8 +398,9 @@ def test_simple_and_smoothed_match_brute_force(backend: str, rnnt_type: str) -> 
     lm, am, symbols = _lm_am(3, 3, 5, seed=21)
     boundary = torch.tensor([[0, 0, 3, 5], [0, 0, 2, 4], [0, 0, 1, 2]])
 
-    simple = rnnt.rnnt_loss_simple(lm, am, symbols, BLANK, boundary, rnnt_type,
-                                   reduction="none", backend=backend)
+    simple = rnnt.rnnt_loss_simple(
+        lm, am, symbols, BLANK, boundary, rnnt_type, reduction="none", backend=backend
+    )
     joint = (lm[:, None] + am[:, :, None]).log_softmax(-1)
     expected = brute_rnnt_loss(joint, symbols, boundary, rnnt_type)
     torch.testing.assert_close(simple, expected)
@@ -380,8 +408,9 @@ def test_simple_and_smoothed_match_brute_force(backend: str, rnnt_type: str) -> 
     ref = _grads(expected.sum(), (lm, am))
     torch.testing.assert_close(grads, ref)
 
-    smoothed = rnnt.rnnt_loss_smoothed(lm, am, symbols, BLANK, 0.15, 0.25, boundary, rnnt_type,
-                                       reduction="none", backend=backend)
+    smoothed = rnnt.rnnt_loss_smoothed(
+        lm, am, symbols, BLANK, 0.15, 0.25, boundary, rnnt_type, reduction="none", backend=backend
+    )
     mixed = brute_smoothed_log_probs(lm, am, 0.15, 0.25)
     expected = brute_rnnt_loss(mixed, symbols, boundary, rnnt_type)
     torch.testing.assert_close(smoothed, expected)
@@ -395,15 +424,38 @@ def _joiner(am: Tensor, lm: Tensor) -> Tensor:
     return torch.tanh(am + lm) * 3.0
 
 
-def _recipe(lm: Tensor, am: Tensor, symbols: Tensor, boundary: Tensor, s_range: int,
-            rnnt_type: str, backend: str) -> tuple[Tensor, Tensor, Tensor]:
+def _recipe(
+    lm: Tensor,
+    am: Tensor,
+    symbols: Tensor,
+    boundary: Tensor,
+    s_range: int,
+    rnnt_type: str,
+    backend: str,
+) -> tuple[Tensor, Tensor, Tensor]:
     _, (px_grad, py_grad) = rnnt.rnnt_loss_smoothed(
-        lm, am, symbols, BLANK, boundary=boundary, rnnt_type=rnnt_type, reduction="sum",
-        return_grad=True, backend=backend)
+        lm,
+        am,
+        symbols,
+        BLANK,
+        boundary=boundary,
+        rnnt_type=rnnt_type,
+        reduction="sum",
+        return_grad=True,
+        backend=backend,
+    )
     ranges = rnnt.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range, backend=backend)
     am_pruned, lm_pruned = rnnt.do_rnnt_pruning(am, lm, ranges, backend=backend)
-    pruned = rnnt.rnnt_loss_pruned(_joiner(am_pruned, lm_pruned), symbols, ranges, BLANK,
-                                   boundary, rnnt_type, reduction="none", backend=backend)
+    pruned = rnnt.rnnt_loss_pruned(
+        _joiner(am_pruned, lm_pruned),
+        symbols,
+        ranges,
+        BLANK,
+        boundary,
+        rnnt_type,
+        reduction="none",
+        backend=backend,
+    )
     return pruned, ranges, px_grad
 
 
@@ -413,13 +465,21 @@ def test_pruned_with_full_range_equals_full_loss(backend: str, rnnt_type: str) -
     B, S, T = 3, 4, 7
     lm, am, symbols = _lm_am(B, S, T, seed=31)
     boundary = torch.tensor([[0, 0, 4, 7], [0, 0, 3, 5], [0, 0, 1, 6]])
-    full = rnnt.rnnt_loss(_joiner(am[:, :, None], lm[:, None]), symbols, BLANK, boundary,
-                          rnnt_type, reduction="none", backend=backend)
+    full = rnnt.rnnt_loss(
+        _joiner(am[:, :, None], lm[:, None]),
+        symbols,
+        BLANK,
+        boundary,
+        rnnt_type,
+        reduction="none",
+        backend=backend,
+    )
     pruned, ranges, _ = _recipe(lm, am, symbols, boundary, S + 1, rnnt_type, backend)
     assert ranges.shape == (B, T, S + 1)
     torch.testing.assert_close(pruned, full)
-    torch.testing.assert_close(torch.autograd.grad(pruned.sum(), (lm, am)),
-                               torch.autograd.grad(full.sum(), (lm, am)))
+    torch.testing.assert_close(
+        torch.autograd.grad(pruned.sum(), (lm, am)), torch.autograd.grad(full.sum(), (lm, am))
+    )
     # A narrower window keeps a subset of the alignments: the loss can only grow.
     narrow, ranges, _ = _recipe(lm, am, symbols, boundary, 2, rnnt_type, backend)
     assert ranges.shape == (B, T, 2)
@@ -456,17 +516,40 @@ def test_native_agrees_with_external_backend(backend: str, rnnt_type: str) -> No
     boundary = torch.tensor([[0, 0, 15, 40], [0, 0, 9, 33], [0, 0, 15, 17], [0, 0, 1, 25]])
     results = {}
     for name in ("native", backend):
-        full = rnnt.rnnt_loss(_joiner(am[:, :, None], lm[:, None]), symbols, BLANK, boundary,
-                              rnnt_type, delay_penalty=0.1, reduction="none", backend=name)
+        full = rnnt.rnnt_loss(
+            _joiner(am[:, :, None], lm[:, None]),
+            symbols,
+            BLANK,
+            boundary,
+            rnnt_type,
+            delay_penalty=0.1,
+            reduction="none",
+            backend=name,
+        )
         simple, (px_grad, py_grad) = rnnt.rnnt_loss_simple(
-            lm, am, symbols, BLANK, boundary, rnnt_type, reduction="sum", return_grad=True,
-            backend=name)
+            lm,
+            am,
+            symbols,
+            BLANK,
+            boundary,
+            rnnt_type,
+            reduction="sum",
+            return_grad=True,
+            backend=name,
+        )
         # fast_rnnt scales its saved return_grad tensors in place during backward: copy first.
         px_grad, py_grad = px_grad.clone(), py_grad.clone()
         pruned, ranges, _ = _recipe(lm, am, symbols, boundary, 5, rnnt_type, name)
         loss = full.sum() + simple + pruned.sum()
-        results[name] = (full, simple, px_grad, py_grad, ranges, pruned,
-                         *torch.autograd.grad(loss, (lm, am)))
+        results[name] = (
+            full,
+            simple,
+            px_grad,
+            py_grad,
+            ranges,
+            pruned,
+            *torch.autograd.grad(loss, (lm, am)),
+        )
     for got, ref in zip(results["native"], results[backend], strict=True):
         if got.dtype == torch.int64:
             assert torch.equal(got, ref)
@@ -485,15 +568,23 @@ def test_empty_transcripts(backend: str, rnnt_type: str) -> None:
     if backend != "native":
         pytest.skip(f"{backend} asserts S >= 1 in its losses (native accepts empty transcripts)")
     logits, symbols = _loss_inputs(2, 0, 4, seed=61)
-    loss = rnnt.rnnt_loss(logits, symbols, BLANK, None, rnnt_type, reduction="none",
-                          backend=backend)
+    loss = rnnt.rnnt_loss(
+        logits, symbols, BLANK, None, rnnt_type, reduction="none", backend=backend
+    )
     torch.testing.assert_close(loss, -logits.log_softmax(-1)[:, :, 0, BLANK].sum(1))
     lm, am, symbols = _lm_am(2, 0, 4, seed=62)
     boundary = torch.tensor([[0, 0, 0, 4], [0, 0, 0, 2]])
     pruned, ranges, _ = _recipe(lm, am, symbols, boundary, 3, rnnt_type, backend)
     assert ranges.shape == (2, 4, 1) and not ranges.any()
-    full = rnnt.rnnt_loss(_joiner(am[:, :, None], lm[:, None]), symbols, BLANK, boundary,
-                          rnnt_type, reduction="none", backend=backend)
+    full = rnnt.rnnt_loss(
+        _joiner(am[:, :, None], lm[:, None]),
+        symbols,
+        BLANK,
+        boundary,
+        rnnt_type,
+        reduction="none",
+        backend=backend,
+    )
     torch.testing.assert_close(pruned, full)
 
 
@@ -503,8 +594,12 @@ def test_single_frame(backend: str) -> None:
     loss = rnnt.rnnt_loss(logits, symbols, BLANK, reduction="none", backend=backend)
     lp = logits.log_softmax(-1)
     # One frame: emit both symbols, then the final blank.
-    expected = torch.stack([lp[b, 0, 0, symbols[b, 0]] + lp[b, 0, 1, symbols[b, 1]]
-                            + lp[b, 0, 2, BLANK] for b in range(2)])
+    expected = torch.stack(
+        [
+            lp[b, 0, 0, symbols[b, 0]] + lp[b, 0, 1, symbols[b, 1]] + lp[b, 0, 2, BLANK]
+            for b in range(2)
+        ]
+    )
     torch.testing.assert_close(loss, -expected)
 
 
@@ -524,8 +619,9 @@ def test_sequence_with_no_symbols_in_a_batch(backend: str) -> None:
 def test_native_rejects_bad_inputs() -> None:
     px, py = torch.zeros(2, 3, 5), torch.zeros(2, 4, 4)
     with pytest.raises(ValueError, match="boundary"):
-        rnnt.mutual_information_recursion(px, py, torch.tensor([[0, 0, 4, 4]] * 2),
-                                          backend="native")
+        rnnt.mutual_information_recursion(
+            px, py, torch.tensor([[0, 0, 4, 4]] * 2), backend="native"
+        )
     with pytest.raises(ValueError, match="py must be"):
         rnnt.mutual_information_recursion(px, torch.zeros(2, 3, 4), backend="native")
     logits, symbols = _loss_inputs(1, 4, 3)
@@ -540,8 +636,9 @@ def test_native_rejects_bad_inputs() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_backend_resolution(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-                            ) -> None:
+def test_backend_resolution(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     available = rnnt.available_backends()
     assert available[-1] == "native"
     assert available == [name for name in rnnt.BACKENDS if name in available]
@@ -562,6 +659,11 @@ def test_missing_backend_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(backends_module, "_import_problem", fake_problem)
     assert rnnt.available_backends() == ["native"]
     assert rnnt.resolve_backend("auto") == "native"
+    logits, symbols = _loss_inputs(2, 2, 3)
+    torch.testing.assert_close(
+        rnnt.rnnt_loss(logits, symbols, BLANK),  # auto -> native
+        rnnt.rnnt_loss(logits, symbols, BLANK, backend="native"),
+    )
     with pytest.raises(rnnt.BackendUnavailableError) as info:
         rnnt.rnnt_loss(*_loss_inputs(1, 2, 3), BLANK, backend="fast_rnnt")
     message = str(info.value)
@@ -574,3 +676,26 @@ def test_native_function_is_a_custom_autograd_function() -> None:
     py = torch.randn(1, 3, 3, requires_grad=True)
     scores = rnnt.mutual_information_recursion(px, py, backend="native")
     assert type(scores.grad_fn).__name__ == f"{MutualInformationRecursion.__name__}Backward"
+
+
+PUBLIC_FUNCTIONS = [
+    "mutual_information_recursion",
+    "rnnt_loss",
+    "rnnt_loss_simple",
+    "rnnt_loss_smoothed",
+    "get_rnnt_prune_ranges",
+    "do_rnnt_pruning",
+    "rnnt_loss_pruned",
+]
+
+
+@pytest.mark.parametrize("name", PUBLIC_FUNCTIONS)
+def test_signatures_mirror_fast_rnnt(name: str) -> None:
+    fast_rnnt = pytest.importorskip("fast_rnnt", reason="fast_rnnt not importable")
+    ours = inspect.signature(getattr(rnnt, name)).parameters
+    theirs = inspect.signature(getattr(fast_rnnt, name)).parameters
+    assert [(p.name, p.default, p.kind) for p in theirs.values()] == [
+        (p.name, p.default, p.kind) for p in ours.values() if p.name != "backend"
+    ]
+    assert ours["backend"].default == "auto"
+    assert ours["backend"].kind is inspect.Parameter.KEYWORD_ONLY

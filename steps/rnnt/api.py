@@ -50,8 +50,14 @@ def mutual_information_recursion(
     backend: str = "auto",
 ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
     """Log-sum over monotone lattice paths of px (s-moves) and py (t-moves) scores."""
-    return _dispatch("mutual_information_recursion", backend, px=px, py=py, boundary=boundary,
-                     return_grad=return_grad)
+    return _dispatch(
+        "mutual_information_recursion",
+        backend,
+        px=px,
+        py=py,
+        boundary=boundary,
+        return_grad=return_grad,
+    )
 
 
 def rnnt_loss(
@@ -67,10 +73,18 @@ def rnnt_loss(
     backend: str = "auto",
 ) -> LossOutput:
     """Full RNN-T loss from joiner output (B, T, S+1, C); memory grows with T * S * C."""
-    return _dispatch("rnnt_loss", backend, logits=logits, symbols=symbols,
-                     termination_symbol=termination_symbol, boundary=boundary,
-                     rnnt_type=rnnt_type, delay_penalty=delay_penalty, reduction=reduction,
-                     return_grad=return_grad)
+    return _dispatch(
+        "rnnt_loss",
+        backend,
+        logits=logits,
+        symbols=symbols,
+        termination_symbol=termination_symbol,
+        boundary=boundary,
+        rnnt_type=rnnt_type,
+        delay_penalty=delay_penalty,
+        reduction=reduction,
+        return_grad=return_grad,
+    )
 
 
 def rnnt_loss_simple(
@@ -87,10 +101,19 @@ def rnnt_loss_simple(
     backend: str = "auto",
 ) -> LossOutput:
     """RNN-T loss of the additive joiner lm + am, cheap enough to run on every batch."""
-    return _dispatch("rnnt_loss_simple", backend, lm=lm, am=am, symbols=symbols,
-                     termination_symbol=termination_symbol, boundary=boundary,
-                     rnnt_type=rnnt_type, delay_penalty=delay_penalty, reduction=reduction,
-                     return_grad=return_grad)
+    return _dispatch(
+        "rnnt_loss_simple",
+        backend,
+        lm=lm,
+        am=am,
+        symbols=symbols,
+        termination_symbol=termination_symbol,
+        boundary=boundary,
+        rnnt_type=rnnt_type,
+        delay_penalty=delay_penalty,
+        reduction=reduction,
+        return_grad=return_grad,
+    )
 
 
 def rnnt_loss_smoothed(
@@ -110,10 +133,21 @@ def rnnt_loss_smoothed(
 ) -> LossOutput:
     """Additive-joiner loss interpolated with LM-only and AM-only models; with
     ``return_grad=True`` its occupancies feed :func:`get_rnnt_prune_ranges`."""
-    return _dispatch("rnnt_loss_smoothed", backend, lm=lm, am=am, symbols=symbols,
-                     termination_symbol=termination_symbol, lm_only_scale=lm_only_scale,
-                     am_only_scale=am_only_scale, boundary=boundary, rnnt_type=rnnt_type,
-                     delay_penalty=delay_penalty, reduction=reduction, return_grad=return_grad)
+    return _dispatch(
+        "rnnt_loss_smoothed",
+        backend,
+        lm=lm,
+        am=am,
+        symbols=symbols,
+        termination_symbol=termination_symbol,
+        lm_only_scale=lm_only_scale,
+        am_only_scale=am_only_scale,
+        boundary=boundary,
+        rnnt_type=rnnt_type,
+        delay_penalty=delay_penalty,
+        reduction=reduction,
+        return_grad=return_grad,
+    )
 
 
 def get_rnnt_prune_ranges(
@@ -125,8 +159,14 @@ def get_rnnt_prune_ranges(
     backend: str = "auto",
 ) -> Tensor:
     """Per-frame windows of ``s_range`` symbol positions (B, T, s_range) worth keeping."""
-    return _dispatch("get_rnnt_prune_ranges", backend, px_grad=px_grad, py_grad=py_grad,
-                     boundary=boundary, s_range=s_range)
+    return _dispatch(
+        "get_rnnt_prune_ranges",
+        backend,
+        px_grad=px_grad,
+        py_grad=py_grad,
+        boundary=boundary,
+        s_range=s_range,
+    )
 
 
 def do_rnnt_pruning(
@@ -151,7 +191,16 @@ def rnnt_loss_pruned(
     backend: str = "auto",
 ) -> LossOutput:
     """RNN-T loss from the pruned joiner output (B, T, s_range, C)."""
-    return _dispatch("rnnt_loss_pruned", backend, logits=logits, symbols=symbols, ranges=ranges,
-                     termination_symbol=termination_symbol, boundary=boundary,
-                     rnnt_type=rnnt_type, delay_penalty=delay_penalty, reduction=reduction,
-                     return_grad=return_grad)
+    return _dispatch(
+        "rnnt_loss_pruned",
+        backend,
+        logits=logits,
+        symbols=symbols,
+        ranges=ranges,
+        termination_symbol=termination_symbol,
+        boundary=boundary,
+        rnnt_type=rnnt_type,
+        delay_penalty=delay_penalty,
+        reduction=reduction,
+        return_grad=return_grad,
+    )

@@ -45,8 +45,11 @@ def resolve_backend(name: str = "auto") -> str:
     if name == "auto":
         chosen = available_backends()[0]
         if not _auto_announced:
-            logger.info("RNN-T loss backend: %s (auto; available: %s)", chosen,
-                        ", ".join(available_backends()))
+            logger.info(
+                "RNN-T loss backend: %s (auto; available: %s)",
+                chosen,
+                ", ".join(available_backends()),
+            )
             _auto_announced = True
         return chosen
     if name not in BACKENDS:

@@ -32,8 +32,10 @@ def check_lengths(S: int, T: int, rnnt_type: str, boundary: Tensor | None) -> No
         if T < S:
             raise ValueError(f"{rnnt_type} transducer needs T >= S, got T={T}, S={S}")
     elif bool((boundary[:, 3] - boundary[:, 1] < boundary[:, 2] - boundary[:, 0]).any()):
-        raise ValueError(f"{rnnt_type} transducer needs t_end - t_begin >= s_end - s_begin for "
-                         f"every sequence, got boundary {boundary.tolist()}")
+        raise ValueError(
+            f"{rnnt_type} transducer needs t_end - t_begin >= s_end - s_begin for "
+            f"every sequence, got boundary {boundary.tolist()}"
+        )
 
 
 def _finish(
@@ -69,23 +71,30 @@ def get_rnnt_logprobs_joint(
     check_rnnt_type(rnnt_type)
     check_lengths(S, T, rnnt_type, boundary)
 
-    log_norm = torch.logsumexp(logits, dim=3)  # (B, T, S+1)
-    index = symbols.view(B, 1, S, 1).expand(B, T, S, 1)
-    px = logits[:, :, :S].gather(3, index).squeeze(3) - log_norm[:, :, :S]  # (B, T, S)
-    py = logits[:, :, :, termination_symbol] - log_norm  # (B, T, S+1)
+    log_norm = torch.logsumexp(logits, dim=3, keepdim=True)  # (B, T, S+1, 1)
+    # One gather for both arcs, [symbols[s], blank] at every position s (position S has no
+    # symbol: blank fills in and is dropped), so backward scatters into a single full-size
+    # gradient instead of one per arc.
+    next_symbol = torch.cat((symbols, symbols.new_full((B, 1), termination_symbol)), dim=1)
+    index = torch.stack((next_symbol, torch.full_like(next_symbol, termination_symbol)), dim=2)
+    picked = logits.gather(3, index.view(B, 1, S1, 2).expand(B, T, S1, 2)) - log_norm
+    px = picked[:, :, :S, 0]  # (B, T, S)
+    py = picked[:, :, :, 1]  # (B, T, S+1)
     return _finish(px.transpose(1, 2), py.transpose(1, 2), boundary, rnnt_type)
 
 
-def _simple_parts(lm: Tensor, am: Tensor, symbols: Tensor, rnnt_type: str,
-                  boundary: Tensor | None) -> dict[str, Tensor]:
+def _simple_parts(
+    lm: Tensor, am: Tensor, symbols: Tensor, rnnt_type: str, boundary: Tensor | None
+) -> dict[str, Tensor]:
     """Shared pieces of the "simple" (additive joiner) logprobs.
 
     The joint log-normaliser log sum_c exp(lm[b,s,c] + am[b,t,c]) is a matmul of the
     exponentiated halves; the per-row maxima are subtracted first so exp() cannot overflow.
     """
     if lm.ndim != 3 or am.ndim != 3 or lm.shape[0] != am.shape[0] or lm.shape[2] != am.shape[2]:
-        raise ValueError(f"lm must be (B, S+1, C) and am (B, T, C), got {tuple(lm.shape)} and "
-                         f"{tuple(am.shape)}")
+        raise ValueError(
+            f"lm must be (B, S+1, C) and am (B, T, C), got {tuple(lm.shape)} and {tuple(am.shape)}"
+        )
     B, T, C = am.shape
     S = lm.shape[1] - 1
     if tuple(symbols.shape) != (B, S):
@@ -104,8 +113,13 @@ def _simple_parts(lm: Tensor, am: Tensor, symbols: Tensor, rnnt_type: str,
     px_am = am.transpose(1, 2).gather(1, symbols.unsqueeze(2).expand(B, S, T))  # (B, S, T)
     px_lm = lm[:, :S].gather(2, symbols.unsqueeze(2))  # (B, S, 1)
     return {
-        "am_max": am_max, "lm_max": lm_max, "am_exp": am_exp, "lm_exp": lm_exp,
-        "log_norm": log_norm, "px_am": px_am, "px_lm": px_lm,
+        "am_max": am_max,
+        "lm_max": lm_max,
+        "am_exp": am_exp,
+        "lm_exp": lm_exp,
+        "log_norm": log_norm,
+        "px_am": px_am,
+        "px_lm": px_lm,
     }
 
 
@@ -190,18 +204,18 @@ def get_rnnt_logprobs_pruned(
         raise ValueError(f"logits must be (B, T, s_range, C), got {tuple(logits.shape)}")
     B, T, R, C = logits.shape
     if tuple(ranges.shape) != (B, T, R):
-        raise ValueError(f"ranges must be (B, T, s_range) = {(B, T, R)}, got "
-                         f"{tuple(ranges.shape)}")
+        raise ValueError(f"ranges must be (B, T, s_range) = {(B, T, R)}, got {tuple(ranges.shape)}")
     S = symbols.shape[1]
     check_rnnt_type(rnnt_type)
     check_lengths(S, T, rnnt_type, boundary)
 
-    log_norm = torch.logsumexp(logits, dim=3)  # (B, T, R)
+    log_norm = torch.logsumexp(logits, dim=3, keepdim=True)  # (B, T, R, 1)
     # The symbol emitted from row s is symbols[s]; row S can only emit the terminator.
     padded = torch.cat((symbols, symbols.new_full((B, 1), termination_symbol)), dim=1)
-    kept_symbols = padded.gather(1, ranges.reshape(B, T * R)).view(B, T, R, 1)
-    px_kept = logits.gather(3, kept_symbols).squeeze(3) - log_norm  # (B, T, R)
-    py_kept = logits[:, :, :, termination_symbol] - log_norm
+    kept_symbols = padded.gather(1, ranges.reshape(B, T * R)).view(B, T, R)
+    index = torch.stack((kept_symbols, torch.full_like(kept_symbols, termination_symbol)), dim=3)
+    picked = logits.gather(3, index) - log_norm  # (B, T, R, 2): one gather for both arcs
+    px_kept, py_kept = picked[..., 0], picked[..., 1]
 
     def spread(kept: Tensor) -> Tensor:  # (B, T, R) -> (B, T, S+1), -inf off the kept rows
         return kept.new_full((B, T, S + 1), float("-inf")).scatter(2, ranges, kept)

@@ -60,8 +60,7 @@ def rnnt_loss(
 ) -> LossOutput:
     """Full RNN-T loss from joiner output ``logits`` (B, T, S+1, C)."""
     px, py = get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type)
-    return _loss_from_logprobs(px, py, boundary, rnnt_type, delay_penalty, reduction,
-                               return_grad)
+    return _loss_from_logprobs(px, py, boundary, rnnt_type, delay_penalty, reduction, return_grad)
 
 
 def rnnt_loss_simple(
@@ -77,8 +76,7 @@ def rnnt_loss_simple(
 ) -> LossOutput:
     """RNN-T loss of the additive joiner lm[b, s] + am[b, t] (no (B, T, S+1, C) tensor)."""
     px, py = get_rnnt_logprobs(lm, am, symbols, termination_symbol, rnnt_type, boundary)
-    return _loss_from_logprobs(px, py, boundary, rnnt_type, delay_penalty, reduction,
-                               return_grad)
+    return _loss_from_logprobs(px, py, boundary, rnnt_type, delay_penalty, reduction, return_grad)
 
 
 def rnnt_loss_smoothed(
@@ -95,10 +93,10 @@ def rnnt_loss_smoothed(
     return_grad: bool = False,
 ) -> LossOutput:
     """Additive-joiner loss smoothed with LM-only and AM-only terms (the pruning pass)."""
-    px, py = get_rnnt_logprobs_smoothed(lm, am, symbols, termination_symbol, lm_only_scale,
-                                        am_only_scale, boundary, rnnt_type)
-    return _loss_from_logprobs(px, py, boundary, rnnt_type, delay_penalty, reduction,
-                               return_grad)
+    px, py = get_rnnt_logprobs_smoothed(
+        lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale, boundary, rnnt_type
+    )
+    return _loss_from_logprobs(px, py, boundary, rnnt_type, delay_penalty, reduction, return_grad)
 
 
 def rnnt_loss_pruned(
@@ -113,7 +111,7 @@ def rnnt_loss_pruned(
     return_grad: bool = False,
 ) -> LossOutput:
     """RNN-T loss from pruned joiner output ``logits`` (B, T, s_range, C) and its ``ranges``."""
-    px, py = get_rnnt_logprobs_pruned(logits, symbols, ranges, termination_symbol, boundary,
-                                      rnnt_type)
-    return _loss_from_logprobs(px, py, boundary, rnnt_type, delay_penalty, reduction,
-                               return_grad)
+    px, py = get_rnnt_logprobs_pruned(
+        logits, symbols, ranges, termination_symbol, boundary, rnnt_type
+    )
+    return _loss_from_logprobs(px, py, boundary, rnnt_type, delay_penalty, reduction, return_grad)

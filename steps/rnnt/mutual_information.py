@@ -12,10 +12,11 @@ The recursion is the one k2 and fast_rnnt call ``mutual_information_recursion``:
 How it is made fast in eager PyTorch: every cell on one "wavefront" depends only on the
 previous wavefront, so the whole batch and the whole wavefront are one vectorised step.
 A wavefront is an anti-diagonal ``k = s + t`` for the regular recursion and a column
-``k = t`` for the modified one (there an s-move also consumes a frame).  The scores are
-copied once into a wavefront-major buffer of shape (K, B*W) (W = longest s-range + 1), so
-each step is three kernels on contiguous rows (two adds and a logaddexp) writing into
-preallocated memory: no per-step allocation and no per-step Python indexing.
+``k = t`` for the modified one (there an s-move also consumes a frame).  The arc scores are
+copied once into a wavefront-major buffer of shape (K, 2, B*W) (W = longest s-range + 1),
+so each step is two kernels on contiguous rows (one add for both arcs, one logaddexp)
+writing into preallocated memory, with all row views made up front: no per-step allocation
+and almost no per-step Python work.
 
 Ragged batches: each sequence is first moved so that its region starts at (0, 0), cells
 outside its region get a huge negative score, and its end cell is joined to the last
@@ -75,8 +76,9 @@ def validate_inputs(px: Tensor, py: Tensor, boundary: Tensor | None) -> None:
     B, S, T1 = px.shape
     T = py.shape[2]
     if T1 not in (T, T + 1):
-        raise ValueError(f"px must be (B, S, T+1) (regular) or (B, S, T) (modified); T={T}, px "
-                         f"{tuple(px.shape)}")
+        raise ValueError(
+            f"px must be (B, S, T+1) (regular) or (B, S, T) (modified); T={T}, px {tuple(px.shape)}"
+        )
     if tuple(py.shape) != (B, S + 1, T):
         raise ValueError(f"py must be (B, S+1, T) = {(B, S + 1, T)}, got {tuple(py.shape)}")
     if px.dtype != py.dtype or not px.dtype.is_floating_point:
@@ -84,14 +86,18 @@ def validate_inputs(px: Tensor, py: Tensor, boundary: Tensor | None) -> None:
     if boundary is None:
         return
     if boundary.dtype != torch.int64 or tuple(boundary.shape) != (B, 4):
-        raise ValueError(f"boundary must be int64 of shape {(B, 4)}, got {boundary.dtype} "
-                         f"{tuple(boundary.shape)}")
+        raise ValueError(
+            f"boundary must be int64 of shape {(B, 4)}, "
+            f"got {boundary.dtype} {tuple(boundary.shape)}"
+        )
     s_begin, t_begin, s_end, t_end = boundary.unbind(1)
     ok = (s_begin >= 0) & (s_begin <= s_end) & (s_end <= S)
     ok &= (t_begin >= 0) & (t_begin <= t_end) & (t_end <= T)
     if not bool(ok.all()):
-        raise ValueError(f"boundary rows must satisfy 0 <= s_begin <= s_end <= S={S} and "
-                         f"0 <= t_begin <= t_end <= T={T}; got {boundary.tolist()}")
+        raise ValueError(
+            f"boundary rows must satisfy 0 <= s_begin <= s_end <= S={S} and "
+            f"0 <= t_begin <= t_end <= T={T}; got {boundary.tolist()}"
+        )
 
 
 def _shift_to_origin(x: Tensor, s_begin: Tensor, t_begin: Tensor) -> Tensor:
@@ -257,7 +263,7 @@ class MutualInformationRecursion(torch.autograd.Function):
     the ``return_grad`` outputs), backward only scales them by the incoming score gradient."""
 
     @staticmethod
-    def forward(ctx, px: Tensor, py: Tensor, boundary: Tensor | None, need_grad: bool):  # noqa: D102
+    def forward(ctx, px: Tensor, py: Tensor, boundary: Tensor | None, need_grad: bool):
         scores, px_grad, py_grad = _recursion(px, py, boundary, need_grad)
         if px_grad is None:
             px_grad, py_grad = px.new_empty(0), py.new_empty(0)
@@ -266,11 +272,9 @@ class MutualInformationRecursion(torch.autograd.Function):
         return scores, px_grad, py_grad
 
     @staticmethod
-    def backward(ctx, score_grad: Tensor, _px_grad_grad: Tensor, _py_grad_grad: Tensor):  # noqa: D102
+    def backward(ctx, score_grad: Tensor, _px_grad_grad: Tensor, _py_grad_grad: Tensor):
+        # Only reached when px or py required grad, i.e. when forward prepared the grads.
         px_grad, py_grad = ctx.saved_tensors
-        if px_grad.numel() == 0 and py_grad.numel() == 0 and score_grad.numel() != 0:
-            raise RuntimeError("mutual_information_recursion: gradients were not prepared; "
-                               "px/py did not require grad when the forward pass ran")
         scale = score_grad.view(-1, 1, 1)
         return px_grad * scale, py_grad * scale, None, None
 
@@ -287,9 +291,7 @@ def mutual_information_recursion(
     the grads are d(scores.sum())/d(px, py), i.e. arc occupation probabilities.
     """
     validate_inputs(px, py, boundary)
-    need_grad = return_grad or (
-        torch.is_grad_enabled() and (px.requires_grad or py.requires_grad)
-    )
+    need_grad = return_grad or (torch.is_grad_enabled() and (px.requires_grad or py.requires_grad))
     orig_dtype = px.dtype
     if orig_dtype not in _NATIVE_DTYPES:
         px, py = px.float(), py.float()

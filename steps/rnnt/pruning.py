@@ -52,8 +52,10 @@ def get_rnnt_prune_ranges(
     B, S, T1 = px_grad.shape
     T = py_grad.shape[2]
     if T1 not in (T, T + 1) or tuple(py_grad.shape) != (B, S + 1, T):
-        raise ValueError(f"px_grad {tuple(px_grad.shape)} / py_grad {tuple(py_grad.shape)} are "
-                         f"not (B, S, T+1 or T) / (B, S+1, T)")
+        raise ValueError(
+            f"px_grad {tuple(px_grad.shape)} / py_grad {tuple(py_grad.shape)} are "
+            f"not (B, S, T+1 or T) / (B, S+1, T)"
+        )
     if tuple(boundary.shape) != (B, 4):
         raise ValueError(f"boundary must be (B, 4) = {(B, 4)}, got {tuple(boundary.shape)}")
     regular = T1 == T + 1
@@ -61,21 +63,28 @@ def get_rnnt_prune_ranges(
     s_end, t_end = boundary[:, 2], boundary[:, 3]
 
     if regular:
-        # With fewer than ceil((S-1)/T) + 1 positions per frame some frame must emit more
-        # symbols than the window holds.
+        # A window of fewer than (S-1) // T + 2 positions cannot cover the S symbols that
+        # T frames must emit (the smallest useful s_range, as in k2).
         frames_per_seq = t_end.clamp(min=1)
         needed = int(torch.div(s_end - 1, frames_per_seq, rounding_mode="trunc").add(2).max())
         if s_range < needed:
-            logger.warning("get_rnnt_prune_ranges: s_range=%d is too small for S=%s, T=%s; "
-                           "using %d", s_range, s_end.tolist(), t_end.tolist(), needed)
+            logger.warning(
+                "get_rnnt_prune_ranges: s_range=%d is too small for S=%s, T=%s; using %d",
+                s_range,
+                s_end.tolist(),
+                t_end.tolist(),
+                needed,
+            )
             s_range = needed
     if s_range > S:
         s_range = S + 1
     # A window narrower than 2 (regular) / 1 (modified) rows lets no path through, unless it
     # already spans all S+1 rows (S = 0).
     if s_range < min(2 if regular else 1, S + 1):
-        raise ValueError(f"s_range must be >= {2 if regular else 1} for the "
-                         f"{'regular' if regular else 'modified'} transducer, got {s_range}")
+        raise ValueError(
+            f"s_range must be >= {2 if regular else 1} for the "
+            f"{'regular' if regular else 'modified'} transducer, got {s_range}"
+        )
 
     n_starts = S + 2 - s_range  # window starts 0 .. S+1-s_range
     window = py_grad[:, :n_starts, :].clone()
@@ -99,8 +108,10 @@ def do_rnnt_pruning(am: Tensor, lm: Tensor, ranges: Tensor) -> tuple[Tensor, Ten
     ``am`` is only expanded (no copy)."""
     B, T, R = ranges.shape
     if am.shape[0] != B or lm.shape[0] != B or am.shape[1] != T:
-        raise ValueError(f"ranges {tuple(ranges.shape)} do not match am {tuple(am.shape)} and "
-                         f"lm {tuple(lm.shape)}")
+        raise ValueError(
+            f"ranges {tuple(ranges.shape)} do not match am {tuple(am.shape)} "
+            f"and lm {tuple(lm.shape)}"
+        )
     am_pruned = am.unsqueeze(2).expand(B, T, R, am.shape[2])
     lm_pruned = lm[torch.arange(B, device=lm.device).view(B, 1, 1), ranges]
     return am_pruned, lm_pruned

@@ -41,17 +41,17 @@ def partial_dir(out_dir: Path) -> Path:
     return out_dir.with_name(out_dir.name + ".partial")
 
 
-def is_complete(out_dir: str | Path) -> bool:
-    return (Path(out_dir) / DONE).is_file()
+def is_complete(out_dir: str | Path, digest: str | None = None) -> bool:
+    """``out_dir`` has its ``.done`` marker (holding ``digest``, if given)."""
+    done = Path(out_dir) / DONE
+    return done.is_file() and (digest is None or done.read_text().strip() == digest)
 
 
 def require_complete(in_dir: str | Path, what: str = "input") -> Path:
     """Refuse to read a directory that a killed or failed stage left behind."""
     in_dir = Path(in_dir)
     if not in_dir.is_dir():
-        raise FairstreamError(
-            f"{what} directory {in_dir} does not exist; run the stage that makes it"
-        )
+        raise FairstreamError(f"{what} directory {in_dir} does not exist; run the stage that makes it")
     if not is_complete(in_dir):
         raise FairstreamError(
             f"{what} directory {in_dir} is incomplete (no {DONE}); rerun the stage that makes it"
@@ -91,9 +91,7 @@ def _stored_digest(d: Path) -> str | None:
 
 
 @contextmanager
-def stage_output(
-    out_dir: str | Path, cfg: Mapping[str, Any], force: bool = False
-) -> Iterator[StageDir]:
+def stage_output(out_dir: str | Path, cfg: Mapping[str, Any], force: bool = False) -> Iterator[StageDir]:
     """Run the body of a step under the stage contract.
 
     Raises :class:`StageComplete` on entry if ``out_dir`` is complete with the same config

@@ -1,0 +1,75 @@
+"""Training objectives: additive-margin softmax (warm-up) and a pairwise metric-learning loss.
+
+The AM-softmax head gives the extractor a well-spread embedding space quickly; the pairwise
+loss is what ARW re-weights, because its unit is a pair of samples, the thing a verification
+trial scores.  Each pair's loss is a logistic loss on its scaled cosine similarity,
+``softplus(-y * (scale * cos + bias))`` with ``y = +1`` for same-speaker pairs, and the batch
+loss averages target and non-target pairs separately (a batch of M speakers x K utterances has
+many more non-target pairs), each as a weighted mean under the pair weights.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class AmSoftmaxHead(nn.Module):
+    """Cosine classifier with an additive margin on the true class (CosFace / AM-softmax)."""
+
+    def __init__(self, embed_dim: int, num_classes: int, margin: float = 0.2, scale: float = 30.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(num_classes, embed_dim) * 0.01)
+        self.margin = margin
+        self.scale = scale
+
+    def forward(self, emb: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, accuracy) for embeddings (B, E) and integer labels (B,)."""
+        cos = F.normalize(emb, dim=1) @ F.normalize(self.weight, dim=1).t()
+        onehot = F.one_hot(labels, cos.shape[1]).to(cos.dtype)
+        logits = self.scale * (cos - self.margin * onehot)
+        acc = (cos.argmax(dim=1) == labels).float().mean()
+        return F.cross_entropy(logits, labels), acc
+
+
+class PairScorer(nn.Module):
+    """Learnable affine map from cosine to a same-speaker logit (GE2E-style scale and bias)."""
+
+    def __init__(self, init_scale: float = 10.0, init_bias: float = -5.0) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(float(init_scale)))
+        self.bias = nn.Parameter(torch.tensor(float(init_bias)))
+
+    def forward(self, cos: torch.Tensor) -> torch.Tensor:
+        return self.scale.clamp(min=1e-2) * cos + self.bias
+
+
+def batch_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Indices (i, j), i < j, of every pair in the batch and whether it is a target pair."""
+    i, j = torch.triu_indices(len(labels), len(labels), offset=1)
+    return i, j, labels[i] == labels[j]
+
+
+def pair_losses(
+    emb: torch.Tensor, i: torch.Tensor, j: torch.Tensor, same: torch.Tensor, scorer: PairScorer
+) -> torch.Tensor:
+    """Per-pair logistic loss on the scaled cosine similarity."""
+    z = F.normalize(emb, dim=1)
+    cos = (z[i] * z[j]).sum(dim=1)
+    y = same.to(cos.dtype) * 2 - 1
+    return F.softplus(-y * scorer(cos))
+
+
+def weighted_pair_loss(
+    losses: torch.Tensor, weights: torch.Tensor | None, same: torch.Tensor
+) -> torch.Tensor:
+    """Mean of the target-pair and non-target-pair weighted means (uniform when ``weights`` is None)."""
+    if weights is None:
+        weights = torch.ones_like(losses)
+    parts = []
+    for m in (same, ~same):
+        if m.any():
+            w = weights[m]
+            parts.append((w * losses[m]).sum() / w.sum().clamp(min=1e-12))
+    return torch.stack(parts).mean()
