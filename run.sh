@@ -25,11 +25,13 @@ lang_stage=stages/03_lang.sh
 train_stage=stages/04_train.sh
 decode_stage=stages/05_decode.sh
 sv_stage=stages/06_sv.sh
+cohorts_stage=stages/07_cohorts.sh
 report_stage=stages/99_report.sh
 archs="lstm"           # architectures to train and decode (conf/train/<arch>.yaml)
 nproc=1                # training processes (torchrun/DDP when > 1)
 decode_methods="greedy modified_beam"  # search methods of stage 5
 sv_variants="none pairwise_sum"        # speaker-verification systems of stage 6 (conf/sv/<name>.yaml); first = baseline
+cohort_decode=         # decode dir cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam]
 avg=2                  # average the last N epoch checkpoints for decoding
 chunk_ms=320           # streaming decoding chunk
 
@@ -41,6 +43,7 @@ stages_help="
   4  train      $train_stage      fbank + lang -> \$exp_dir/<arch> for each of --archs (pruned RNN-T)
   5  decode     $decode_stage     \$exp_dir/<arch> + fbank -> \$exp_dir/decode/<arch>_<method> (streaming; hyps, WER, RTF, latency)
   6  sv         $sv_stage         fbank -> \$exp_dir/sv (speaker embedders: baseline + ARW; trials, embeddings, EER by group)
+  7  cohorts    $cohorts_stage    decodes + embeddings -> \$exp_dir/cohorts (geographic tree, geodemographic, k-means; labelled cuts)
  99  report     $report_stage     \$exp_dir -> RESULTS.md + results/*.png (tables from this run)"
 
 usage() {
@@ -67,6 +70,7 @@ Options (default in brackets):
   --nproc N               training processes per model (DDP) [$nproc]
   --decode-methods "M N"  search methods of stage 5: greedy modified_beam [$decode_methods]
   --sv-variants "A B"     speaker-verification systems of stage 6; the first is the baseline [$sv_variants]
+  --cohort-decode DIR     decoded dev/test cuts cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam]
   --avg N                 epoch checkpoints averaged for decoding [$avg]
   --chunk-ms N            streaming decoding chunk in ms [$chunk_ms]
   --<name>-stage SCRIPT   replace a stage script, e.g. --features-stage my_fbank.sh
@@ -132,6 +136,11 @@ for arch in $archs; do
 done
 run_stage 6 "speaker verification ($sv_variants) -> $exp_dir/sv" \
   bash "$sv_stage" --variants "$sv_variants" --seed "$seed" "${force_flag[@]}" "$data_dir/fbank" "$exp_dir/sv"
+read -r -a _archs <<< "$archs"; read -r -a _svs <<< "$sv_variants"
+cohort_decode=${cohort_decode:-$exp_dir/decode/${_archs[0]}_modified_beam}
+run_stage 7 "cohorts $cohort_decode -> $exp_dir/cohorts" \
+  bash "$cohorts_stage" --seed "$seed" "${force_flag[@]}" \
+    "$cohort_decode" "$data_dir/fbank" "$exp_dir/sv/${_svs[0]}/xvectors" "$exp_dir/cohorts"
 run_stage 99 "report $exp_dir -> RESULTS.md" \
   bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command"
 log "finished stages $stage..$stop_stage in $((SECONDS - run_t0)) s"

@@ -43,6 +43,8 @@ from typing import Any
 
 import click
 
+from steps.utils import write_text_atomic
+
 CASES = ("full", "pruned", "pruned-only", "recursion")
 DEFAULT_SIZES = ("8,500,100,500", "16,150,30,500")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -220,6 +222,28 @@ def _run_in_subprocess(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def report_fragment(command: str, settings: str, table: str) -> str:
+    """The benchmark as a RESULTS.md section (steps/write_results.py pastes ``exp/*/report.md``)."""
+    from steps.reports.machine import describe
+
+    return "\n".join(
+        [
+            "## RNN-T loss benchmark",
+            "",
+            f"`{command}` on {describe()}. Full = joiner on the whole (B,T,U+1,V) lattice + "
+            "`rnnt_loss`; pruned = smoothed loss -> prune ranges -> joiner on (B,T,s_range,V) -> "
+            "`rnnt_loss_pruned` (k2's training recipe); recursion = `mutual_information_recursion` "
+            "alone. Targets of the issue: pruned needs >= 5x less memory than full; native within 3x "
+            "of fast_rnnt's time.",
+            "",
+            settings,
+            "",
+            table,
+            "",
+        ]
+    )
+
+
 def _fmt_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -228,27 +252,28 @@ def format_table(results: list[dict[str, Any]]) -> str:
     """Markdown table; ratios against the same backend's full loss and fast_rnnt's same case."""
     by_key = {(r["backend"], r["case"], tuple(r["size"])): r for r in results if "error" not in r}
     lines = [
-        "| backend | case | size (B,T,U,V) | time ms | peak MiB | ratio vs full "
-        "| ratio vs fast_rnnt |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| backend | case | size (B,T,U,V) | time ms | peak MiB | time vs full "
+        "| full's memory / this | time vs fast_rnnt |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         size = tuple(r["size"])
         size_text = ",".join(map(str, size))
         if "error" in r:
             lines.append(
-                f"| {r['backend']} | {r['case']} | {size_text} | failed: {r['error']} | | | |"
+                f"| {r['backend']} | {r['case']} | {size_text} | failed: {r['error']} | | | | |"
             )
             continue
         full = by_key.get((r["backend"], "full", size))
         ref = by_key.get(("fast_rnnt", r["case"], size))
         vs_full = r["time_ms"] / full["time_ms"] if full else None
         vs_ref = r["time_ms"] / ref["time_ms"] if ref else None
+        mem_gain = full["peak_mib"] / r["peak_mib"] if full and r["peak_mib"] > 0 else None
         mark = "" if r["memory_method"] == "warm" else " (cold)"
         lines.append(
             f"| {r['backend']} | {r['case']} | {size_text} | {r['time_ms']:.1f} "
             f"| {r['peak_mib']:.0f}{mark} | {_fmt_ratio(vs_full)} "
-            f"| {_fmt_ratio(vs_ref)} |"
+            f"| {_fmt_ratio(mem_gain)} | {_fmt_ratio(vs_ref)} |"
         )
     return "\n".join(lines)
 
@@ -317,6 +342,11 @@ def format_table(results: list[dict[str, Any]]) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the raw results as JSON here.",
 )
+@click.option(
+    "--report-md",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a markdown fragment (e.g. exp/bench_rnnt/report.md, pasted into RESULTS.md).",
+)
 @click.option("--worker", hidden=True, help="Internal: run one measurement from a JSON spec.")
 def main(
     sizes: tuple[str, ...],
@@ -330,6 +360,7 @@ def main(
     seed: int,
     timeout: float,
     json_out: Path | None,
+    report_md: Path | None,
     worker: str | None,
 ) -> None:
     """Time and memory of the RNN-T loss backends (full vs pruned), as a markdown table.
@@ -376,13 +407,18 @@ def main(
                 }
                 click.echo(f"measuring {name} {case} {size} ...", err=True)
                 results.append(_run_in_subprocess(spec, timeout))
-    click.echo(
-        f"\nthreads={threads} dtype={dtype} s_range={s_range} repeats={repeats}; "
-        f"time = {stat} forward+backward, peak = extra RSS during one step\n"
+    settings = (
+        f"threads={threads} dtype={dtype} s_range={s_range} repeats={repeats}; "
+        f"time = {stat} forward+backward, peak = extra RSS during one step"
     )
-    click.echo(format_table(results))
+    table = format_table(results)
+    click.echo(f"\n{settings}\n")
+    click.echo(table)
     if json_out is not None:
-        json_out.write_text(json.dumps(results, indent=2))
+        write_text_atomic(json_out, json.dumps(results, indent=2))
+    if report_md is not None:
+        command = "python -m steps.bench_rnnt_loss " + " ".join(sys.argv[1:])
+        write_text_atomic(report_md, report_fragment(command, settings, table))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,169 @@
+"""Run the three cohort-discovery methods: fit on dev, apply to train/dev/test, measure, write.
+
+For each method M this writes ``M/cuts_{train,dev,test}.jsonl.gz`` (labelled cuts) and
+``M/cohorts.json``, and returns the summary the report and figures are drawn from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lhotse import CutSet
+
+from steps.data.manifests import load_cuts
+from steps.utils import save_manifest_atomic, write_json_atomic, write_text_atomic
+
+from .automatic import fit_kmeans
+from .cohorts import bottom_by_share, cohort_labels, label_cuts, rank_cohorts, speaker_labels
+from .config import CohortsConf
+from .geodemo import search_partition
+from .metrics import bootstrap, gap_stats, paired_difference
+from .speakers import Speakers, attach_embeddings, speaker_embeddings, speakers_from_cuts
+from .tree import fit_tree
+
+log = logging.getLogger(__name__)
+
+METHODS = ("geo", "geodemo", "auto")
+SPLITS = ("train", "dev", "test")
+EVAL_SPLITS = ("dev", "test")
+
+
+def load_inputs(
+    decode_dir: Path, fbank_dir: Path, emb_dir: Path
+) -> tuple[dict[str, CutSet], dict[str, Speakers], dict[str, int]]:
+    """Cuts and speaker tables per split; returns also speakers without embeddings per split."""
+    cuts = {"train": load_cuts(fbank_dir, "train")}
+    for s in EVAL_SPLITS:
+        cuts[s] = load_cuts(decode_dir, s)
+    tables = {}
+    missing = {}
+    for s in SPLITS:
+        path = (fbank_dir if s == "train" else decode_dir) / f"cuts_{s}.jsonl.gz"
+        tables[s] = speakers_from_cuts(cuts[s], path, scored=s != "train")
+        missing[s] = attach_embeddings(tables[s], speaker_embeddings(load_cuts(emb_dir, s)))
+    return cuts, tables, missing
+
+
+def fit_rule(method: str, dev: Speakers, cfg: CohortsConf) -> tuple[Any, dict[str, Any]]:
+    """The rule a method learns on dev speakers, plus facts about the fit."""
+    if method == "geo":
+        rule = fit_tree(dev, cfg.min_speakers_per_region, cfg.max_regions, cfg.max_depth, cfg.seed)
+        return rule, {}
+    if method == "geodemo":
+        rule, d = search_partition(
+            dev, cfg.attributes, cfg.min_partition_speakers, cfg.max_conditions, cfg.numeric_bins
+        )
+        return rule, {"rule": rule.text(), "dev_discrepancy": d, "bins": rule.bins}
+    rule, k = fit_kmeans(dev, cfg.k, cfg.seed, cfg.k_max)
+    return rule, {"k": k, "k_criterion": "fixed in YAML" if cfg.k else "best dev silhouette"}
+
+
+def _cohort_rows(
+    method: str,
+    rule: Any,
+    order: list[int],
+    bottom: set[int],
+    assign: dict[str, np.ndarray],
+    tables: dict[str, Speakers],
+    boot: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:
+    desc = rule.describe()
+    labels = cohort_labels(method, order)
+    rows = []
+    for rank, c in enumerate(order, start=1):
+        row: dict[str, Any] = {"label": labels[c], "rank": rank, "bottom": c in bottom, "rule": desc[c]}
+        for s in SPLITS:
+            sel = assign[s] == c
+            row[f"{s}_speakers"] = int(sel.sum())
+            if s in EVAL_SPLITS:
+                sp = tables[s]
+                st = gap_stats(sp.errors, sp.words, sel)
+                row[f"{s}_wer"] = st["wer_bottom"]
+                row[f"{s}_words"] = st["words_bottom"]
+                row[f"{s}_wer_ci"] = boot[s].get("cohorts", {}).get(c)
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class MethodRun:
+    """What cohorts.json holds (``summary``), plus what the figures and paired comparison need."""
+
+    summary: dict[str, Any]
+    assign: dict[str, np.ndarray]  # split -> cohort id per speaker (-1 = unplaced)
+    order: list[int]  # cohort ids, worst dev WER first
+    gap_samples: dict[str, np.ndarray | None]  # split -> bootstrap replicates of the gap
+
+
+def run_method(
+    method: str, cfg: CohortsConf, cuts: dict[str, CutSet], tables: dict[str, Speakers], out: Path
+) -> MethodRun:
+    """Fit, rank, label and measure one method; writes its cuts and cohorts.json."""
+    rule, info = fit_rule(method, tables["dev"], cfg)
+    assign = {s: rule.assign(tables[s]) for s in SPLITS}
+    n = len(rule.describe())
+    order = rank_cohorts(assign["dev"], tables["dev"], n)
+    bottom = {order[0]} if method == "geodemo" else bottom_by_share(order, assign["dev"], cfg.bottom_share)
+    labels = cohort_labels(method, order)
+    result: dict[str, Any] = {"method": method, "n_cohorts": n, **info}
+    result["bottom_labels"] = [labels[c] for c in order if c in bottom]
+    result["unassigned"] = {s: int((assign[s] < 0).sum()) for s in SPLITS}
+    boot = {}
+    for s in EVAL_SPLITS:
+        sp, a = tables[s], assign[s]
+        is_bottom = np.isin(a, list(bottom))
+        st = gap_stats(sp.errors, sp.words, is_bottom, valid=a >= 0)
+        boot[s] = bootstrap(sp.errors, sp.words, is_bottom, a, cfg.bootstrap, cfg.seed, valid=a >= 0)
+        st["ci"] = {k: boot[s].get(k) for k in ("wer_bottom", "wer_rest", "gap")}
+        result[s] = st
+    result["train_bottom_speakers"] = int(np.isin(assign["train"], list(bottom)).sum())
+    result["cohorts"] = _cohort_rows(method, rule, order, bottom, assign, tables, boot)
+    d = out / method
+    d.mkdir(parents=True, exist_ok=True)
+    for s in SPLITS:
+        by_spk = speaker_labels(tables[s], assign[s], labels, bottom, method)
+        save_manifest_atomic(label_cuts(cuts[s], by_spk), d / f"cuts_{s}.jsonl.gz")
+    write_json_atomic(d / "cohorts.json", result)
+    log.info(
+        "%s: %d cohorts, bottom %s; test WER gap %s, share %s",
+        method, n, result["bottom_labels"], result["test"]["gap"], result["test"]["share"],
+    )  # fmt: skip
+    return MethodRun(result, assign, order, {s: boot[s].get("gap_samples") for s in EVAL_SPLITS})
+
+
+def discover_all(decode_dir: Path, fbank_dir: Path, emb_dir: Path, cfg: CohortsConf, out: Path) -> str:
+    """All methods, the comparison report.md and the two figures; returns a one-line summary."""
+    from .plots import cohort_wer, regions_map  # matplotlib only when drawing
+    from .report import render
+
+    cuts, tables, missing = load_inputs(decode_dir, fbank_dir, emb_dir)
+    runs = {m: run_method(m, cfg, cuts, tables, out) for m in METHODS}
+    results = {m: r.summary for m, r in runs.items()}
+    a, g = runs["auto"].gap_samples["test"], runs["geodemo"].gap_samples["test"]
+    diff = paired_difference(a, g) if a is not None and g is not None else None
+    info = {
+        "decode_dir": str(decode_dir),
+        "embeddings_dir": str(emb_dir),
+        "speakers": {s: len(tables[s]) for s in SPLITS},
+        "missing_embeddings": missing,
+        "bottom_share": cfg.bottom_share,
+        "bootstrap": cfg.bootstrap,
+    }
+    geo = runs["geo"]
+    regions_map(tables, geo.assign, geo.order, results["geo"]["cohorts"], out / "regions_map.png")
+    cohort_wer(results, out / "cohort_wer.png")
+    write_json_atomic(
+        out / "summary.json", {**info, "auto_minus_geodemo_test_gap_ci": diff, "methods": results}
+    )
+    write_text_atomic(out / "report.md", render(results, info, diff))
+    return "; ".join(
+        f"{m}: test gap {_fmt(r['test']['gap'])} share {_fmt(r['test']['share'])}" for m, r in results.items()
+    )
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"

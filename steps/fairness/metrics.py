@@ -1,0 +1,124 @@
+"""The cohort metrics, defined once: cohort WER, relative WER gap, bottom share, bootstrap CIs.
+
+- cohort WER = sum(ins + del + sub) / sum(ref_len) over the cohort's utterances (pooled, not a
+  mean of speaker WERs);
+- WER gap = (WER_bottom - WER_rest) / WER_rest (relative; the seed's terms);
+- bottom share = speakers in the bottom cohort / all (assigned) speakers;
+- 95% intervals: percentile bootstrap resampling *speakers* with replacement, because
+  utterances of one speaker are not independent.
+
+Speakers outside ``valid`` (e.g. no embedding for the automatic method) count in neither group
+but stay in the resampled population, so bootstraps with one seed are paired across methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+ALPHA = 0.05
+
+
+def cohort_wer(errors: np.ndarray | float, words: np.ndarray | float) -> float | np.ndarray:
+    """Pooled WER; NaN where a cohort has no reference words (vectorised over replicates)."""
+    e = np.asarray(errors, dtype=np.float64)
+    w = np.asarray(words, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(w > 0, e / np.where(w > 0, w, 1.0), np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def wer_gap(wer_bottom: float | np.ndarray, wer_rest: float | np.ndarray) -> float | np.ndarray:
+    """Relative gap (WER_bottom - WER_rest) / WER_rest; NaN when the rest has WER 0."""
+    b = np.asarray(wer_bottom, dtype=np.float64)
+    r = np.asarray(wer_rest, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(r > 0, (b - r) / np.where(r > 0, r, 1.0), np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def _none(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def gap_stats(
+    errors: np.ndarray, words: np.ndarray, bottom: np.ndarray, valid: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Bottom vs rest: WERs, relative gap, share of speakers, speaker and word counts."""
+    valid = np.ones(len(bottom), bool) if valid is None else np.asarray(valid, bool)
+    b = np.asarray(bottom, bool) & valid
+    r = ~np.asarray(bottom, bool) & valid
+    wb = cohort_wer(errors[b].sum(), words[b].sum())
+    wr = cohort_wer(errors[r].sum(), words[r].sum())
+    n = int(valid.sum())
+    return {
+        "wer_bottom": _none(wb),
+        "wer_rest": _none(wr),
+        "gap": _none(wer_gap(wb, wr)),
+        "share": b.sum() / n if n else None,
+        "speakers_bottom": int(b.sum()),
+        "speakers_rest": int(r.sum()),
+        "words_bottom": int(words[b].sum()),
+        "words_rest": int(words[r].sum()),
+    }
+
+
+def resample_counts(n: int, replicates: int, seed: int) -> np.ndarray:
+    """(replicates, n): how often each speaker is drawn in each bootstrap resample."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=replicates).astype(np.float64)
+
+
+def _interval(x: np.ndarray) -> list[float] | None:
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return None
+    lo, hi = np.percentile(x, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
+    return [float(lo), float(hi)]
+
+
+def bootstrap(
+    errors: np.ndarray,
+    words: np.ndarray,
+    bottom: np.ndarray,
+    cohort: np.ndarray,
+    replicates: int,
+    seed: int,
+    valid: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """95% intervals for WER_bottom, WER_rest, the gap and each cohort's WER (``cohort`` >= 0).
+
+    Returns the gap replicates too (``gap_samples``), so two methods bootstrapped with the same
+    seed over the same speakers can be compared pairwise.
+    """
+    if replicates <= 0 or len(errors) == 0:
+        return {"replicates": 0}
+    valid = np.ones(len(bottom), bool) if valid is None else np.asarray(valid, bool)
+    m = resample_counts(len(errors), replicates, seed)
+    e = np.asarray(errors, np.float64)
+    w = np.asarray(words, np.float64)
+    b = np.asarray(bottom, bool) & valid
+    r = ~np.asarray(bottom, bool) & valid
+    wb = cohort_wer(m @ (e * b), m @ (w * b))
+    wr = cohort_wer(m @ (e * r), m @ (w * r))
+    gap = wer_gap(wb, wr)
+    cohort = np.asarray(cohort)
+    ids = sorted(int(c) for c in set(cohort[cohort >= 0].tolist()))
+    per = {}
+    for c in ids:
+        sel = cohort == c
+        per[c] = _interval(cohort_wer(m @ (e * sel), m @ (w * sel)))
+    return {
+        "replicates": replicates,
+        "wer_bottom": _interval(wb),
+        "wer_rest": _interval(wr),
+        "gap": _interval(gap),
+        "cohorts": per,
+        "gap_samples": gap,
+    }
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray) -> list[float] | None:
+    """95% interval of a - b from paired bootstrap replicates."""
+    return _interval(np.asarray(a) - np.asarray(b))
