@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from steps.reports.asr import asr_section
+from steps.reports.compare import compare_section
 from steps.reports.machine import describe
 from steps.utils import write_text_atomic
 from steps.utils.cli import CONTEXT, step_main
@@ -61,7 +62,7 @@ def main(exp_dir: Path, out_md: Path, fig_dir: Path, command: str, started: floa
         f"- wall time of the run: {took}",
         "",
     ]
-    sections = [s for s in [asr_section(exp_dir)] if s]
+    sections = [s for s in [asr_section(exp_dir), compare_section(exp_dir, fig_dir, out_md.parent)] if s]
     sections += fragment_sections(exp_dir, fig_dir, out_md)
     if not sections:
         parts.append("No finished results were found in this run's experiment directory.\n")

@@ -8,10 +8,16 @@ from typing import Any
 from steps.utils import FairstreamError
 
 from .encoders.base import StreamingEncoder
+from .encoders.conformer import StreamingConformer
+from .encoders.contextnet import ContextNetEncoder
+from .encoders.convrnnt import ConvRnnEncoder
 from .encoders.lstm import LstmEncoder
 
 ENCODERS: dict[str, type[StreamingEncoder]] = {
     "lstm": LstmEncoder,
+    "convrnnt": ConvRnnEncoder,
+    "conformer": StreamingConformer,
+    "contextnet": ContextNetEncoder,
 }
 
 

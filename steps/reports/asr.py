@@ -8,9 +8,11 @@ from typing import Any
 
 import yaml
 
+from .compare import encoder_flops
+
 HEADER = (
-    "| model | encoder | params (M) | updates | train (min) | dev WER | test WER | search "
-    "| RTF (1 core) | chunk latency mean (ms) | p90 (ms) |"
+    "| model | encoder | params (M) | enc MFLOPs/s audio | updates | train (min) | dev WER | test WER "
+    "| search | RTF (1 core) | chunk latency mean (ms) | p90 (ms) |"
 )
 
 
@@ -34,6 +36,7 @@ def _row(dec: Path) -> tuple[str, dict[str, Any]]:
     metrics = _json(dec / "metrics.json")
     conf = _yaml(d / "config.yaml")
     dev, test = metrics.get("dev", {}), metrics.get("test", {})
+    flops = encoder_flops(d)
     m = test or dev
     search = str(m.get("method", "?"))
     if m.get("method") == "modified_beam":
@@ -44,6 +47,7 @@ def _row(dec: Path) -> tuple[str, dict[str, Any]]:
         dec.name,
         conf.get("model", {}).get("encoder", "?"),
         _fmt(train.get("parameters") and round(train["parameters"] / 1e6, 2)),
+        _fmt(flops and round(flops / 1e6, 1)),
         _fmt(train.get("steps")),
         _fmt(train.get("train_seconds") and round(train["train_seconds"] / 60, 1)),
         _fmt(dev.get("wer"), ".2f"),
@@ -74,10 +78,12 @@ def asr_section(exp_dir: Path) -> str | None:
             "conf/train/<model>.yaml --lang-dir data/lang_bpe_500`, decoded with `python -m "
             f"steps.decode_transducer exp/<model> data/fbank exp/decode/<model>_<search>` ({how}, chunked "
             "encoder with carried state, one thread). WER in %; RTF = decoding wall time / audio "
-            "duration; chunk latency = wall time to process one chunk (encoder + search).",
+            "duration; chunk latency = wall time to process one chunk (encoder + search); encoder "
+            "MFLOPs/s audio = 2 × multiply-adds of the encoder's forward pass per second of audio "
+            "(`steps/nnet/flops.py`).",
             "",
             HEADER,
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
         ]

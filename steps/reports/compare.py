@@ -1,0 +1,231 @@
+"""Side-by-side comparison of the transducer architectures: WER per accent, paired bootstrap
+confidence intervals against ConvRNN-T, a WER-vs-RTF plot, and the encoder FLOPs that
+``asr.py``'s table shows.
+
+Reads only finished decode directories (``exp/decode/<model>_<method>/``: ``metrics.json``,
+``cuts_test.jsonl.gz``, ``config.yaml`` naming the model directory); any subset of models works.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+log = logging.getLogger(__name__)
+
+REFERENCE = "convrnnt"  # the model every other one is compared against
+
+
+def paired_bootstrap_ci(
+    errs_a: np.ndarray,
+    errs_b: np.ndarray,
+    ref_lens: np.ndarray,
+    num_samples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """WER(a) − WER(b) in % and its paired-bootstrap confidence interval over utterances.
+
+    Utterances are resampled with replacement, the same draw for both systems (that is the
+    pairing), and corpus-level WERs (summed errors / summed reference words) are recomputed.
+    """
+    errs_a, errs_b, ref_lens = (np.asarray(v, dtype=np.float64) for v in (errs_a, errs_b, ref_lens))
+    n = len(ref_lens)
+    if n == 0 or not (len(errs_a) == len(errs_b) == n):
+        raise ValueError("paired bootstrap needs equally long, non-empty per-utterance arrays")
+    diff = 100 * (errs_a.sum() - errs_b.sum()) / max(ref_lens.sum(), 1.0)
+    idx = np.random.default_rng(seed).integers(0, n, size=(num_samples, n))
+    words = np.maximum(ref_lens[idx].sum(axis=1), 1.0)
+    samples = 100 * (errs_a[idx].sum(axis=1) - errs_b[idx].sum(axis=1)) / words
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(samples, [tail, 100 - tail])
+    return float(diff), float(lo), float(hi)
+
+
+@dataclass
+class Decode:
+    """One finished decode directory, reduced to what the comparison needs."""
+
+    path: Path
+    model: str  # the directory name without its ``_<method>`` suffix
+    method: str
+    model_dir: Path
+    metrics: dict[str, Any]
+    utts: dict[str, tuple[int, int, str]]  # test cut id -> (errors, reference words, accent)
+
+    @property
+    def test_wer(self) -> float | None:
+        return self.metrics.get("test", {}).get("wer")
+
+    @property
+    def rtf(self) -> float | None:
+        return (self.metrics.get("test") or self.metrics.get("dev") or {}).get("rtf")
+
+
+def _load_utts(path: Path) -> dict[str, tuple[int, int, str]]:
+    if not path.is_file():
+        return {}
+    from lhotse import load_manifest
+
+    out = {}
+    for cut in load_manifest(path):
+        for sup in cut.supervisions:
+            c = sup.custom or {}
+            if "ref_len" in c:
+                errs = int(c.get("ins", 0)) + int(c.get("del", 0)) + int(c.get("sub", 0))
+                out[sup.id] = (errs, int(c["ref_len"]), str(c.get("accent") or "unknown"))
+    return out
+
+
+def load_decodes(exp_dir: Path) -> list[Decode]:
+    """Every finished ``exp_dir/decode/*`` with a metrics.json, sorted by name."""
+    decodes = []
+    for m in sorted((exp_dir / "decode").glob("*/metrics.json")):
+        d = m.parent
+        if not (d / ".done").is_file():
+            continue
+        metrics = json.loads(m.read_text())
+        method = str(next(iter(metrics.values()), {}).get("method", ""))
+        cfg = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
+        model = d.name.removesuffix(f"_{method}") if method else d.name
+        decodes.append(
+            Decode(
+                d,
+                model,
+                method,
+                Path((cfg or {}).get("model_dir", "")),
+                metrics,
+                _load_utts(d / "cuts_test.jsonl.gz"),
+            )
+        )
+    return decodes
+
+
+@functools.cache
+def encoder_flops(model_dir: Path) -> float | None:
+    """Encoder FLOPs per second of audio for the model config in ``model_dir/config.yaml``."""
+    from steps.nnet.flops import encoder_flops_per_second
+    from steps.nnet.registry import build_encoder
+
+    p = model_dir / "config.yaml"
+    if not p.is_file():
+        return None
+    model = (yaml.safe_load(p.read_text()) or {}).get("model", {})
+    conf = {"num_features": 80, **(model.get("encoder_conf") or {})}
+    try:
+        enc = build_encoder(model.get("encoder", "lstm"), conf)
+        return encoder_flops_per_second(enc, int(conf["num_features"]))
+    except Exception as e:  # a report must not die on one odd model; say why in the log
+        log.warning("no FLOP count for %s: %s", model_dir, e)
+        return None
+
+
+def accent_table(decodes: list[Decode]) -> list[str]:
+    """Test WER (%) per accent, one row per decode; empty when no decode carries accents."""
+    with_utts = [d for d in decodes if d.utts]
+    accents = sorted({a for d in with_utts for _, _, a in d.utts.values()})
+    if not accents:
+        return []
+    lines = [
+        "| model | search | " + " | ".join(accents) + " | worst − best |",
+        "|---|---|" + "---|" * (len(accents) + 1),
+    ]
+    for d in with_utts:
+        errs: dict[str, int] = defaultdict(int)
+        words: dict[str, int] = defaultdict(int)
+        for e, n, a in d.utts.values():
+            errs[a] += e
+            words[a] += n
+        wers = {a: 100 * errs[a] / words[a] for a in accents if words.get(a)}
+        cells = [f"{wers[a]:.2f}" if a in wers else "–" for a in accents]
+        gap = f"{max(wers.values()) - min(wers.values()):.2f}" if wers else "–"
+        lines.append(f"| {d.model} | {d.method} | " + " | ".join(cells) + f" | {gap} |")
+    return lines
+
+
+def bootstrap_table(decodes: list[Decode], num_samples: int = 1000) -> list[str]:
+    """Test-WER difference of each model against ConvRNN-T (same search), with 95% CIs."""
+    refs = {d.method: d for d in decodes if d.model == REFERENCE and d.utts}
+    rows = []
+    for d in decodes:
+        ref = refs.get(d.method)
+        if ref is None or d is ref or not d.utts:
+            continue
+        ids = sorted(set(ref.utts) & set(d.utts))
+        if not ids:
+            continue
+        a = np.array([d.utts[i][0] for i in ids])
+        b = np.array([ref.utts[i][0] for i in ids])
+        n = np.array([ref.utts[i][1] for i in ids])
+        diff, lo, hi = paired_bootstrap_ci(a, b, n, num_samples=num_samples)
+        verdict = "worse" if lo > 0 else "better" if hi < 0 else "no significant difference"
+        rows.append(
+            f"| {d.model} | {d.method} | {len(ids)} | {diff:+.2f} | [{lo:+.2f}, {hi:+.2f}] | {verdict} |"
+        )
+    if not rows:
+        return []
+    return [
+        f"| model | search | utterances | test WER − {REFERENCE} (abs. %) | 95% CI | |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
+def wer_rtf_plot(decodes: list[Decode], path: Path) -> bool:
+    """Scatter of test WER against RTF, one labelled point per decode; False if nothing to plot."""
+    points = [
+        (d.rtf, d.test_wer, d.path.name) for d in decodes if d.rtf is not None and d.test_wer is not None
+    ]
+    if not points:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for rtf, wer, name in points:
+        ax.scatter(rtf, wer)
+        ax.annotate(name, (rtf, wer), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("real-time factor (1 core, streaming)")
+    ax.set_ylabel("test WER (%)")
+    ax.set_title("Streaming transducers: accuracy vs speed")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def compare_section(exp_dir: Path, fig_dir: Path, md_dir: Path | None = None) -> str | None:
+    """Markdown comparing the decoded models; None when nothing is decoded."""
+    decodes = load_decodes(exp_dir)
+    if not decodes:
+        return None
+    parts = ["## Architecture comparison", ""]
+    acc = accent_table(decodes)
+    if acc:
+        parts += ["Test WER (%) per accent:", "", *acc, ""]
+    boot = bootstrap_table(decodes)
+    if boot:
+        parts += [
+            f"Paired bootstrap over test utterances (1000 resamples) of each model's WER minus "
+            f"{REFERENCE}'s with the same search; positive = worse than {REFERENCE}.",
+            "",
+            *boot,
+            "",
+        ]
+    png = fig_dir / "asr_wer_vs_rtf.png"
+    if wer_rtf_plot(decodes, png):
+        rel = png.relative_to(md_dir) if md_dir is not None and png.is_relative_to(md_dir) else png
+        parts += [f"![test WER vs RTF]({rel})", ""]
+    return "\n".join(parts)

@@ -1,0 +1,111 @@
+"""The architecture comparison in RESULTS.md: paired bootstrap, per-accent WER, plot, any subset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lhotse import CutSet, MonoCut, SupervisionSegment
+
+from steps.reports.asr import asr_section
+from steps.reports.compare import compare_section, paired_bootstrap_ci
+
+
+def test_bootstrap_covers_the_true_difference() -> None:
+    rng = np.random.default_rng(0)
+    words = rng.integers(5, 30, size=2000)
+    a = rng.binomial(words, 0.20)
+    b = rng.binomial(words, 0.15)
+    diff, lo, hi = paired_bootstrap_ci(a, b, words, num_samples=2000)
+    assert lo < 5.0 < hi and lo > 0  # true difference 5 points, clearly non-zero
+    assert diff == pytest.approx(100 * (a.sum() - b.sum()) / words.sum())
+
+
+def test_bootstrap_coverage_is_about_95_percent() -> None:
+    rng = np.random.default_rng(1)
+    hits = 0
+    for seed in range(60):
+        words = rng.integers(5, 30, size=300)
+        a, b = rng.binomial(words, 0.12), rng.binomial(words, 0.10)
+        # the population difference of the two error rates is 2 points
+        _, lo, hi = paired_bootstrap_ci(a, b, words, num_samples=500, seed=seed)
+        hits += lo <= 2.0 <= hi
+    assert hits >= 50  # 95% nominal; 60 trials leave room for chance
+
+
+def test_bootstrap_identical_systems_contain_zero() -> None:
+    rng = np.random.default_rng(2)
+    words = rng.integers(1, 20, size=50)
+    errs = rng.binomial(words, 0.3)
+    diff, lo, hi = paired_bootstrap_ci(errs, errs, words)
+    assert diff == 0 and lo <= 0 <= hi
+    with pytest.raises(ValueError):
+        paired_bootstrap_ci(errs, errs[:-1], words)
+
+
+TINY_MODEL = {
+    "encoder": "lstm",
+    "encoder_conf": {"hidden_dim": 16, "num_layers": 1, "output_dim": 16, "dropout": 0.0},
+}
+
+
+def fake_decode(exp: Path, model: str, method: str, errs: list[int], rtf: float) -> None:
+    """A finished model dir and decode dir as stages 4 and 5 leave them."""
+    mdir = exp / model
+    mdir.mkdir(parents=True, exist_ok=True)
+    (mdir / "config.yaml").write_text(json.dumps({"model": TINY_MODEL}))
+    (mdir / "train_stats.json").write_text(json.dumps({"parameters": 123456, "steps": 3}))
+    d = exp / "decode" / f"{model}_{method}"
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(json.dumps({"model_dir": str(mdir)}))
+    cuts = []
+    for i, e in enumerate(errs):
+        custom = {
+            "hyp": "x",
+            "ref_len": 10,
+            "ins": 0,
+            "del": 0,
+            "sub": e,
+            "accent": ["us", "scottish"][i % 2],
+        }
+        sup = SupervisionSegment(f"u{i}", f"r{i}", 0.0, 1.0, text="a " * 10, custom=custom)
+        cuts.append(MonoCut(f"u{i}", 0.0, 1.0, 0, supervisions=[sup]))
+    CutSet.from_cuts(cuts).to_file(d / "cuts_test.jsonl.gz")
+    wer = 100 * sum(errs) / (10 * len(errs))
+    metrics = {"method": method, "wer": wer, "rtf": rtf, "chunk_ms": 320}
+    (d / "metrics.json").write_text(json.dumps({"dev": metrics, "test": metrics}))
+    (d / ".done").write_text("x")
+
+
+def test_only_lstm_gives_no_ci_table_and_no_crash(tmp_path: Path) -> None:
+    fake_decode(tmp_path, "lstm", "greedy", [1, 2, 0, 3], 0.1)
+    text = compare_section(tmp_path, tmp_path / "fig", tmp_path)
+    assert text is not None and "Paired bootstrap" not in text
+    assert "| lstm | greedy |" in text and "scottish" in text
+    assert (tmp_path / "fig" / "asr_wer_vs_rtf.png").stat().st_size > 0
+    asr = asr_section(tmp_path)
+    assert asr is not None and "MFLOPs" in asr
+    row = next(x for x in asr.splitlines() if x.startswith("| lstm_greedy"))
+    assert float(row.split("|")[4]) > 0  # the FLOPs column is filled in
+
+
+def test_full_comparison(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    n = 200
+    ref = rng.binomial(10, 0.1, size=n).tolist()
+    fake_decode(tmp_path, "convrnnt", "greedy", ref, 0.2)  # no convrnnt modified_beam decode
+    for method in ("greedy", "modified_beam"):
+        fake_decode(tmp_path, "lstm", method, rng.binomial(10, 0.4, size=n).tolist(), 0.1)
+    fake_decode(tmp_path, "conformer", "greedy", ref, 0.3)
+    text = compare_section(tmp_path, tmp_path / "results", tmp_path)
+    assert text is not None
+    rows = {x.split("|")[1].strip(): x for x in text.splitlines() if "| [" in x}
+    assert set(rows) == {"lstm", "conformer"}  # no reference for modified_beam: no row there
+    assert "worse" in rows["lstm"] and "no significant difference" in rows["conformer"]
+    assert "![test WER vs RTF](results/asr_wer_vs_rtf.png)" in text
+
+
+def test_nothing_decoded_is_none(tmp_path: Path) -> None:
+    assert compare_section(tmp_path, tmp_path / "fig") is None
