@@ -26,11 +26,14 @@ train_stage=stages/04_train.sh
 decode_stage=stages/05_decode.sh
 sv_stage=stages/06_sv.sh
 cohorts_stage=stages/07_cohorts.sh
+mitigate_stage=stages/08_mitigate.sh
 report_stage=stages/99_report.sh
 archs="lstm"           # architectures to train and decode (conf/train/<arch>.yaml)
 nproc=1                # training processes (torchrun/DDP when > 1)
 decode_methods="greedy modified_beam"  # search methods of stage 5
 sv_variants="none pairwise_sum"        # speaker-verification systems of stage 6 (conf/sv/<name>.yaml); first = baseline
+mitigate_lambdas="1000 10000 100000"  # EWC strengths of stage 8
+mitigate_steps=60      # updates of every stage-8 fine-tuning
 cohort_decode=         # decode dir cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam]
 avg=2                  # average the last N epoch checkpoints for decoding
 chunk_ms=320           # streaming decoding chunk
@@ -44,6 +47,7 @@ stages_help="
   5  decode     $decode_stage     \$exp_dir/<arch> + fbank -> \$exp_dir/decode/<arch>_<method> (streaming; hyps, WER, RTF, latency)
   6  sv         $sv_stage         fbank -> \$exp_dir/sv (speaker embedders: baseline + ARW; trials, embeddings, EER by group)
   7  cohorts    $cohorts_stage    decodes + embeddings -> \$exp_dir/cohorts (geographic tree, geodemographic, k-means; labelled cuts)
+  8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep / oversampling fine-tuning)
  99  report     $report_stage     \$exp_dir -> RESULTS.md + results/*.png (tables from this run)"
 
 usage() {
@@ -70,6 +74,8 @@ Options (default in brackets):
   --nproc N               training processes per model (DDP) [$nproc]
   --decode-methods "M N"  search methods of stage 5: greedy modified_beam [$decode_methods]
   --sv-variants "A B"     speaker-verification systems of stage 6; the first is the baseline [$sv_variants]
+  --mitigate-lambdas "L"  EWC lambda sweep of stage 8 [$mitigate_lambdas]
+  --mitigate-steps N      updates per stage-8 fine-tuning [$mitigate_steps]
   --cohort-decode DIR     decoded dev/test cuts cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam]
   --avg N                 epoch checkpoints averaged for decoding [$avg]
   --chunk-ms N            streaming decoding chunk in ms [$chunk_ms]
@@ -141,6 +147,10 @@ cohort_decode=${cohort_decode:-$exp_dir/decode/${_archs[0]}_modified_beam}
 run_stage 7 "cohorts $cohort_decode -> $exp_dir/cohorts" \
   bash "$cohorts_stage" --seed "$seed" "${force_flag[@]}" \
     "$cohort_decode" "$data_dir/fbank" "$exp_dir/sv/${_svs[0]}/xvectors" "$exp_dir/cohorts"
+run_stage 8 "mitigation (plain / EWC / oversampling) -> $exp_dir/mitigate" \
+  bash "$mitigate_stage" --method geo --lambdas "$mitigate_lambdas" --steps "$mitigate_steps" --avg "$avg" \
+    --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" \
+    "$exp_dir/${_archs[0]}" "$data_dir/fbank" "$lang_dir" "$exp_dir/cohorts" "$cohort_decode" "$exp_dir/mitigate"
 run_stage 99 "report $exp_dir -> RESULTS.md" \
   bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command"
 log "finished stages $stage..$stop_stage in $((SECONDS - run_t0)) s"

@@ -57,6 +57,7 @@ class TrainConf:
     max_bad_batches: int = 20
     num_threads: int = 2
     regularizers: dict[str, Any] = field(default_factory=dict)  # e.g. {"ewc": {...}}
+    init_from: str | None = None  # fine-tuning: start from these weights (a resume wins)
 
     def model_conf(self) -> ModelConf:
         from steps.utils.config import from_dict
@@ -138,6 +139,8 @@ class Trainer:
         self.bpe_digest = file_digest(lang_dir / "bpe.model")
         seed_everything(conf.seed)
         self.model = Transducer.from_conf(conf.model_conf(), self.tokenizer.vocab_size)
+        if conf.init_from and not (out_dir / LATEST).exists():
+            self.init_weights(Path(conf.init_from))
         self.num_params = sum(p.numel() for p in self.model.parameters())
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=conf.lr, weight_decay=conf.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, conf))
@@ -185,6 +188,20 @@ class Trainer:
             for old in epoch_checkpoints(self.out)[: -self.conf.keep_epochs]:
                 old.unlink()
         self.save()
+
+    def init_weights(self, path: Path) -> None:
+        """Fine-tuning starts from another run's weights, with a fresh optimiser and schedule."""
+        if not path.is_file():
+            raise FairstreamError(f"init_from: {path} does not exist")
+        ck = load_checkpoint(path)
+        if "model" not in ck:
+            raise FairstreamError(f"init_from: {path} holds no 'model' weights")
+        if ck.get("bpe_digest", self.bpe_digest) != self.bpe_digest:
+            raise FairstreamError(f"init_from: {path} was trained with another BPE model")
+        if ck.get("model_conf", self.conf.model) != self.conf.model:
+            raise FairstreamError(f"init_from: {path} has another model config than this run's model block")
+        self.model.load_state_dict(ck["model"])
+        log.info("initialised from %s", path)
 
     def maybe_resume(self) -> bool:
         path = self.out / LATEST
@@ -244,11 +261,12 @@ class Trainer:
         n_frames = float(enc_lens.sum())
         loss = (s_scale * simple + p_scale * pruned) / n_frames
         extra = {}
+        penalty = loss.new_zeros(())
         for name, reg in self.regularizers.items():
             r = reg(self.model)
-            extra[name] = float(r)
-            loss = loss + r
-        if not torch.isfinite(loss):
+            extra[name] = float(r.detach())
+            penalty = penalty + r
+        if not torch.isfinite(loss + penalty):
             return {"bad": 1.0}
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -256,6 +274,9 @@ class Trainer:
         if not torch.isfinite(gnorm):
             self.opt.zero_grad(set_to_none=True)
             return {"bad": 1.0}
+        if self.regularizers:  # after the clip, which guards against exploding *data* gradients (a stiff
+            add_gradient(self.model, penalty)  # penalty inside it would scale them down to nothing)
+        loss = loss + penalty.detach()
         self.opt.step()
         self.sched.step()
         self.counters["frames"] += int(x_lens.sum())
@@ -355,8 +376,24 @@ class Trainer:
         return summary
 
 
+def add_gradient(model: nn.Module, term: torch.Tensor) -> None:
+    """Add ``term``'s gradient to ``.grad`` without a second backward (which DDP would refuse)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p, g in zip(params, torch.autograd.grad(term, params, allow_unused=True), strict=True):
+        if g is not None:
+            p.grad = g if p.grad is None else p.grad + g
+
+
 def build_regularizers(conf: dict[str, Any], model: nn.Module) -> dict[str, Any]:
-    """Extra loss terms from the YAML (EWC lands here); none by default."""
-    if conf:
-        raise FairstreamError(f"unknown regularizer(s) {', '.join(sorted(conf))}; none are registered yet")
-    return {}
+    """Extra loss terms from the YAML (``ewc: {fisher: PATH, lambda: X}``); none by default."""
+    if not conf:
+        return {}
+    from steps.fairness.ewc import EwcPenalty  # lazy: only runs with a regularizer need it
+
+    registry = {"ewc": EwcPenalty.from_conf}
+    unknown = sorted(set(conf) - set(registry))
+    if unknown:
+        raise FairstreamError(
+            f"unknown regularizer(s) {', '.join(unknown)}; registered: {', '.join(registry)}"
+        )
+    return {name: registry[name](spec, model) for name, spec in conf.items()}
