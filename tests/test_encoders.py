@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -44,7 +45,10 @@ def one_thread() -> Iterator[None]:
 def tiny(name: str, **over: object) -> StreamingEncoder:
     torch.manual_seed(0)
     conf = {"num_features": NF, "output_dim": 24, "subsampling_channels": 4, **TINY.get(name, {}), **over}
-    return build_encoder(name, conf).eval()
+    enc = build_encoder(name, conf).eval()
+    # non-trivial global feature normalisation, so every streaming test covers it too
+    enc.subsample.set_feature_stats(torch.randn(NF), torch.rand(NF) + 0.5)
+    return enc
 
 
 def stream_all(enc: StreamingEncoder, x: Tensor, chunk: int) -> Tensor:
@@ -283,3 +287,19 @@ def test_shipped_configs_build_and_match_the_lstm_budget() -> None:
         counts[name] = sum(p.numel() for p in model.parameters())
     for name in NEW:
         assert abs(counts[name] / counts["lstm"] - 1) <= 0.10, counts
+
+
+def test_feature_stats_match_numpy_and_reach_the_front_end(tiny_fbank: Path) -> None:
+    from steps.data.manifests import load_cuts
+    from steps.nnet.trainer import feature_stats, set_feature_stats
+
+    cuts = list(load_cuts(tiny_fbank, "train"))
+    mean, std = feature_stats(cuts, max_cuts=5)
+    picked = cuts[:: len(cuts) // 5][:5]
+    feats = np.concatenate([c.load_features() for c in picked]).astype(np.float64)
+    np.testing.assert_allclose(mean.numpy(), feats.mean(0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(std.numpy(), feats.std(0), rtol=1e-4, atol=1e-4)
+    enc = build_encoder("lstm", {"num_features": feats.shape[1], "hidden_dim": 16, "num_layers": 1,
+                                 "output_dim": 8, "subsampling_channels": 4})  # fmt: skip
+    set_feature_stats(enc, mean, std)
+    assert torch.equal(enc.subsample.feat_mean, mean) and torch.equal(enc.subsample.feat_std, std)

@@ -25,6 +25,15 @@ class CausalConvSubsampling(nn.Module):
         self.channels = channels
         self.num_features = num_features
         self.f1 = f1
+        # global feature normalisation (per-dimension mean / std of the training features, set by
+        # the trainer before the first update and saved with the weights): a per-frame affine map,
+        # so it streams exactly; identity until set
+        self.register_buffer("feat_mean", torch.zeros(num_features))
+        self.register_buffer("feat_std", torch.ones(num_features))
+
+    def set_feature_stats(self, mean: Tensor, std: Tensor) -> None:
+        self.feat_mean.copy_(mean)
+        self.feat_std.copy_(std.clamp(min=1e-3))
 
     @staticmethod
     def output_lengths(x_lens: Tensor) -> Tensor:
@@ -32,6 +41,7 @@ class CausalConvSubsampling(nn.Module):
 
     def _layers(self, x: Tensor, cache1: Tensor, cache2: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         # x: (B, T, F) with T even; caches hold the previous two rows of each layer's input
+        x = (x - self.feat_mean) / self.feat_std
         x = torch.cat([cache1, x.unsqueeze(1)], dim=2)  # (B, 1, T+2, F)
         new1 = x[:, :, -2:]
         h = torch.relu(self.conv1(x))  # (B, C, T/2, F1)

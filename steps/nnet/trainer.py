@@ -58,6 +58,7 @@ class TrainConf:
     num_threads: int = 2
     regularizers: dict[str, Any] = field(default_factory=dict)  # e.g. {"ewc": {...}}
     init_from: str | None = None  # fine-tuning: start from these weights (a resume wins)
+    feature_norm_cuts: int = 1000  # training cuts the global feature mean / std come from (0: none)
 
     def model_conf(self) -> ModelConf:
         from steps.utils.config import from_dict
@@ -145,6 +146,8 @@ class Trainer:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=conf.lr, weight_decay=conf.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, conf))
         cuts = load_cuts(fbank_dir, "train")
+        if conf.feature_norm_cuts and not conf.init_from and not (out_dir / LATEST).exists():
+            set_feature_stats(self.model, *feature_stats(cuts, conf.feature_norm_cuts))
         self.loader, self.sampler = make_train_loader(
             cuts, conf.data_conf(), conf.seed, dist.world_size, dist.rank
         )
@@ -382,6 +385,32 @@ def add_gradient(model: nn.Module, term: torch.Tensor) -> None:
     for p, g in zip(params, torch.autograd.grad(term, params, allow_unused=True), strict=True):
         if g is not None:
             p.grad = g if p.grad is None else p.grad + g
+
+
+def feature_stats(cuts: Any, max_cuts: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and std of the features of up to ``max_cuts`` evenly spaced cuts."""
+    cuts = list(cuts)
+    step = max(1, len(cuts) // max_cuts)
+    total, total_sq, frames = 0.0, 0.0, 0
+    for cut in cuts[::step][:max_cuts]:
+        f = torch.from_numpy(cut.load_features()).double()
+        total = total + f.sum(0)
+        total_sq = total_sq + (f * f).sum(0)
+        frames += f.shape[0]
+    if frames == 0:
+        raise FairstreamError("no training features to compute the feature mean / std from")
+    mean = total / frames
+    std = (total_sq / frames - mean * mean).clamp(min=0).sqrt()
+    log.info("feature normalisation from %d frames: mean %.2f, std %.2f (averaged over dims)",
+             frames, float(mean.mean()), float(std.mean()))  # fmt: skip
+    return mean.float(), std.float()
+
+
+def set_feature_stats(model: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """Hand the statistics to every front end that normalises its input."""
+    for m in model.modules():
+        if hasattr(m, "set_feature_stats") and m is not model:
+            m.set_feature_stats(mean, std)
 
 
 def build_regularizers(conf: dict[str, Any], model: nn.Module) -> dict[str, Any]:

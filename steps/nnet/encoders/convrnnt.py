@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from ..subsampling import CausalConvSubsampling
 from .base import StreamingEncoder
 from .causal_conv import CausalConv1d, CausalSqueezeExcite
+from .lstm_stack import NormLstmStack
 
 
 class LocalBlock(nn.Module):
@@ -83,7 +84,7 @@ class ConvRnnEncoder(StreamingEncoder):
             GlobalBlock(hidden_dim, global_kernel, se_reduction, dropout) for _ in range(num_global_blocks)
         )
         self.fuse = nn.Linear(2 * hidden_dim, lstm_dim)
-        self.lstm = nn.LSTM(lstm_dim, lstm_dim, num_layers, batch_first=True, dropout=dropout)
+        self.lstm = NormLstmStack(lstm_dim, num_layers, dropout)
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(lstm_dim, output_dim)
         self.output_dim = output_dim
@@ -116,11 +117,10 @@ class ConvRnnEncoder(StreamingEncoder):
         return self.proj(self.dropout(h)), lens
 
     def init_state(self, batch: int) -> dict:
-        z = torch.zeros(self.num_layers, batch, self.lstm_dim)
         return {
             "sub": self.subsample.init_state(batch),
             "front": self._init_front(batch),
-            "lstm": (z, z.clone()),
+            "lstm": self.lstm.init_state(batch),
         }
 
     def _rest(self, h: Tensor, state: dict) -> tuple[Tensor, dict]:

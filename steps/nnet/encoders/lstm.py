@@ -1,12 +1,13 @@
-"""The baseline: causal ×4 conv subsampling followed by unidirectional LSTM layers."""
+"""The baseline: causal ×4 conv subsampling followed by unidirectional LSTM layers
+(residual + LayerNorm per layer, see :mod:`.lstm_stack`)."""
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from ..subsampling import CausalConvSubsampling
 from .base import StreamingEncoder
+from .lstm_stack import NormLstmStack
 
 
 class LstmEncoder(StreamingEncoder):
@@ -23,7 +24,7 @@ class LstmEncoder(StreamingEncoder):
     ) -> None:
         super().__init__()
         self.subsample = CausalConvSubsampling(num_features, hidden_dim, subsampling_channels)
-        self.lstm = nn.LSTM(hidden_dim, hidden_dim, num_layers, batch_first=True, dropout=dropout)
+        self.lstm = NormLstmStack(hidden_dim, num_layers, dropout)
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(hidden_dim, output_dim)
         self.output_dim = output_dim
@@ -36,8 +37,7 @@ class LstmEncoder(StreamingEncoder):
         return self.proj(self.dropout(h)), lens
 
     def init_state(self, batch: int) -> dict:
-        z = torch.zeros(self.num_layers, batch, self.hidden_dim)
-        return {"sub": self.subsample.init_state(batch), "lstm": (z, z.clone())}
+        return {"sub": self.subsample.init_state(batch), "lstm": self.lstm.init_state(batch)}
 
     def stream(self, chunk: Tensor, state: dict) -> tuple[Tensor, dict]:
         h, sub = self.subsample.stream(chunk, state["sub"])
