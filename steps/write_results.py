@@ -45,11 +45,23 @@ def fragment_sections(exp_dir: Path, fig_dir: Path, out_md: Path) -> list[str]:
 @click.option("--fig-dir", type=click.Path(path_type=Path), default=Path("results"))
 @click.option("--command", "command", default="./run.sh", help="The command that produced EXP_DIR.")
 @click.option("--started", type=float, default=None, help="Unix time the run started (for its duration).")
+@click.option(
+    "--wall-seconds", type=float, default=None, help="The run's wall time, when re-writing the report later."
+)
 @step_main
-def main(exp_dir: Path, out_md: Path, fig_dir: Path, command: str, started: float | None) -> None:
+def main(
+    exp_dir: Path,
+    out_md: Path,
+    fig_dir: Path,
+    command: str,
+    started: float | None,
+    wall_seconds: float | None,
+) -> None:
     """Write OUT_MD from the results found in EXP_DIR."""
     now = datetime.now(UTC)
-    took = f"{(time.time() - started) / 60:.1f} min" if started else "unknown"
+    if wall_seconds is None and started:
+        wall_seconds = time.time() - started
+    took = f"{wall_seconds / 60:.1f} min" if wall_seconds is not None else "unknown"
     parts = [
         "# RESULTS",
         "",

@@ -12,7 +12,7 @@ from .compare import encoder_flops
 
 HEADER = (
     "| model | encoder | params (M) | enc MFLOPs/s audio | updates | train (min) | dev WER | test WER "
-    "| search | RTF (1 core) | chunk latency mean (ms) | p90 (ms) |"
+    "| test ins / del / sub | search | RTF (1 core) | chunk latency mean (ms) | p90 (ms) |"
 )
 
 
@@ -52,6 +52,7 @@ def _row(dec: Path) -> tuple[str, dict[str, Any]]:
         _fmt(train.get("train_seconds") and round(train["train_seconds"] / 60, 1)),
         _fmt(dev.get("wer"), ".2f"),
         _fmt(test.get("wer"), ".2f"),
+        f"{test['ins']} / {test['del']} / {test['sub']}" if "del" in test else "–",
         search,
         _fmt(m.get("rtf"), ".3f"),
         _fmt(m.get("latency_ms_mean"), ".1f"),
@@ -68,6 +69,7 @@ def asr_section(exp_dir: Path) -> str | None:
     if not dirs:
         return None
     rows, metrics = zip(*(_row(d) for d in dirs), strict=True)
+    warnings = [_convergence_note(d.name, _json(d / "metrics.json").get("test", {})) for d in dirs]
     chunk = next((m.get("chunk_ms") for m in metrics if m.get("chunk_ms")), None)
     how = f"true streaming, {chunk} ms chunks" if chunk else "offline"
     return "\n".join(
@@ -83,8 +85,21 @@ def asr_section(exp_dir: Path) -> str | None:
             "(`steps/nnet/flops.py`).",
             "",
             HEADER,
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
+            *[w + "\n" for w in warnings if w],
         ]
+    )
+
+
+def _convergence_note(name: str, test: dict[str, Any]) -> str:
+    """A plain warning when a recogniser is far from usable, so no one reads its numbers as a result."""
+    wer, errors = test.get("wer"), test.get("errors") or 0
+    if wer is None or wer < 50 or not errors:
+        return ""
+    return (
+        f"**{name} is not converged**: test WER {wer:.1f}%, {100 * test['del'] / errors:.0f}% of its errors "
+        "deletions. Every number built on it below (cohort gaps, "
+        "mitigation) measures an unusable recogniser."
     )
