@@ -221,3 +221,45 @@ def test_distributed_two_cpu_processes(tiny_fbank: Path, tiny_lang: Path, tmp_pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     stats = (out / "train_stats.json").read_text()
     assert '"world_size": 2' in stats and '"steps": 3' in stats
+
+
+def test_ctc_head_matches_brute_force_alignment_sum() -> None:
+    """The auxiliary CTC loss is -log of the summed probability of every frame labelling that
+    collapses to the target (enumerated here over blank and the target token)."""
+    import itertools
+
+    from steps.nnet.transducer import ModelConf, Transducer
+
+    torch.manual_seed(0)
+    conf = ModelConf(
+        encoder="lstm",
+        encoder_conf={"hidden_dim": 16, "num_layers": 1, "output_dim": 16, "subsampling_channels": 4},
+        predictor_dim=16,
+        joiner_dim=16,
+        ctc_head=True,
+    )
+    model = Transducer.from_conf(conf, vocab_size=12, num_features=20).eval()
+    x = torch.randn(1, 20, 20)
+    enc, enc_lens = model.encoder(x, torch.tensor([20]))
+    loss = model.ctc_loss(enc, enc_lens, [[5, 5]])
+    logp = model.ctc_proj(enc[0]).log_softmax(-1)
+    paths = []
+    for labels in itertools.product([0, 5], repeat=int(enc_lens[0])):
+        collapsed = [k for i, k in enumerate(labels) if k != 0 and (i == 0 or labels[i - 1] != k)]
+        if collapsed == [5, 5]:
+            paths.append(sum(logp[t, k] for t, k in enumerate(labels)))
+    torch.testing.assert_close(loss, -torch.logsumexp(torch.stack(paths), 0))
+    # with the head, the forward pass returns the CTC loss too, and it reaches the encoder
+    out = model(x, torch.tensor([20]), [[5, 5]], with_ctc=True)
+    out[3].backward()
+    assert len(out) == 4 and model.encoder.proj.weight.grad.abs().sum() > 0
+
+
+def test_ctc_scale_without_head_is_one_line(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
+    conf = tmp_path / "ctc.yaml"
+    conf.write_text(TINY_TRAIN.format(steps=3, every=1) + "ctc_scale: 0.5\n")
+    proc = run_step(
+        "steps.train_transducer", tiny_fbank, tmp_path / "x", "--conf", conf, "--lang-dir", tiny_lang,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "needs a CTC head" in proc.stderr.strip().splitlines()[-1]

@@ -58,6 +58,7 @@ class TrainConf:
     num_threads: int = 2
     regularizers: dict[str, Any] = field(default_factory=dict)  # e.g. {"ewc": {...}}
     init_from: str | None = None  # fine-tuning: start from these weights (a resume wins)
+    ctc_scale: float = 0.0  # weight of the auxiliary CTC loss (needs model.ctc_head: true)
     feature_norm_cuts: int = 1000  # training cuts the global feature mean / std come from (0: none)
 
     def model_conf(self) -> ModelConf:
@@ -140,6 +141,8 @@ class Trainer:
         self.bpe_digest = file_digest(lang_dir / "bpe.model")
         seed_everything(conf.seed)
         self.model = Transducer.from_conf(conf.model_conf(), self.tokenizer.vocab_size)
+        if conf.ctc_scale > 0 and self.model.ctc_proj is None:
+            raise FairstreamError("ctc_scale > 0 needs a CTC head: set model.ctc_head: true")
         if conf.init_from and not (out_dir / LATEST).exists():
             self.init_weights(Path(conf.init_from))
         self.num_params = sum(p.numel() for p in self.model.parameters())
@@ -251,7 +254,7 @@ class Trainer:
             return None
         x, x_lens, ys = prepared
         self.ddp_model.train()
-        simple, pruned, enc_lens = self.ddp_model(
+        out = self.ddp_model(
             x,
             x_lens,
             ys,
@@ -259,11 +262,16 @@ class Trainer:
             self.conf.am_scale,
             self.conf.lm_scale,
             self.conf.loss_backend,
+            with_ctc=self.conf.ctc_scale > 0,
         )
+        simple, pruned, enc_lens = out[:3]
         s_scale, p_scale = loss_scales(self.step, self.conf)
         n_frames = float(enc_lens.sum())
         loss = (s_scale * simple + p_scale * pruned) / n_frames
         extra = {}
+        if self.conf.ctc_scale > 0:
+            loss = loss + self.conf.ctc_scale * out[3] / n_frames
+            extra["ctc"] = float(out[3]) / n_frames
         penalty = loss.new_zeros(())
         for name, reg in self.regularizers.items():
             r = reg(self.model)

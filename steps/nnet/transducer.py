@@ -28,6 +28,7 @@ class ModelConf:
     predictor_dim: int = 320
     context_size: int = 2
     joiner_dim: int = 320
+    ctc_head: bool = False  # a linear CTC head on the encoder (an auxiliary loss; see TrainConf.ctc_scale)
 
 
 class Transducer(nn.Module):
@@ -42,6 +43,7 @@ class Transducer(nn.Module):
         self.simple_lm_proj = nn.Linear(conf.predictor_dim, vocab_size)
         self.blank_id = blank_id
         self.vocab_size = vocab_size
+        self.ctc_proj = nn.Linear(encoder.output_dim, vocab_size) if conf.ctc_head else None
 
     @classmethod
     def from_conf(cls, conf: ModelConf, vocab_size: int, num_features: int = 80) -> Transducer:
@@ -57,12 +59,24 @@ class Transducer(nn.Module):
         am_scale: float = 0.0,
         lm_scale: float = 0.25,
         loss_backend: str = "auto",
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Summed simple and pruned losses over the batch, and the encoder output lengths."""
+        with_ctc: bool = False,
+    ) -> tuple[Tensor, ...]:
+        """Summed simple and pruned losses over the batch, the encoder output lengths and, with
+        ``with_ctc``, the summed CTC loss of the auxiliary head."""
         enc, enc_lens = self.encoder(x, x_lens)
-        return (
-            *self.losses(enc, enc_lens, y, prune_range, am_scale, lm_scale, loss_backend),
-            enc_lens,
+        out = (*self.losses(enc, enc_lens, y, prune_range, am_scale, lm_scale, loss_backend), enc_lens)
+        return (*out, self.ctc_loss(enc, enc_lens, y)) if with_ctc else out
+
+    def ctc_loss(self, enc: Tensor, enc_lens: Tensor, y: list[list[int]]) -> Tensor:
+        """CTC on the encoder frames: a direct, alignment-free signal that gets the encoder to
+        listen early in training, before the transducer's joiner has learned to use it."""
+        if self.ctc_proj is None:
+            raise RuntimeError("this model has no CTC head (model.ctc_head: false)")
+        log_probs = self.ctc_proj(enc).float().log_softmax(-1).transpose(0, 1)  # (T, B, V)
+        targets = torch.tensor([t for seq in y for t in seq], dtype=torch.int64, device=enc.device)
+        y_lens = torch.tensor([len(seq) for seq in y], dtype=torch.int64, device=enc.device)
+        return nn.functional.ctc_loss(
+            log_probs, targets, enc_lens, y_lens, blank=self.blank_id, reduction="sum", zero_infinity=True
         )
 
     def losses(
