@@ -27,13 +27,18 @@ decode_stage=stages/05_decode.sh
 sv_stage=stages/06_sv.sh
 cohorts_stage=stages/07_cohorts.sh
 mitigate_stage=stages/08_mitigate.sh
+cca_stage=stages/09_cca.sh
 report_stage=stages/99_report.sh
-archs="lstm"           # architectures to train and decode (conf/train/<arch>.yaml)
+archs="lstm convrnnt conformer contextnet"  # architectures to train and decode (conf/train/<arch>.yaml)
+train_jobs=2           # stage-4 trainings side by side (CPU cores split between them)
 nproc=1                # training processes (torchrun/DDP when > 1)
 decode_methods="greedy modified_beam"  # search methods of stage 5
 sv_variants="none pairwise_sum"        # speaker-verification systems of stage 6 (conf/sv/<name>.yaml); first = baseline
 mitigate_lambdas="1000 10000 100000"  # EWC strengths of stage 8
-mitigate_steps=60      # updates of every stage-8 fine-tuning
+mitigate_steps=100     # updates of every stage-8 fine-tuning
+cca_lambdas="0.2 1"     # compute-cost weights of the CCA Transformers of stage 9
+cca_windows="4 16"      # attention windows (frames) of the sliding-window baselines of stage 9
+cca_steps=300          # updates of every stage-9 variant from the plain Transformer
 cohort_decode=         # decode dir cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam]
 avg=2                  # average the last N epoch checkpoints for decoding
 chunk_ms=320           # streaming decoding chunk
@@ -48,6 +53,7 @@ stages_help="
   6  sv         $sv_stage         fbank -> \$exp_dir/sv (speaker embedders: baseline + ARW; trials, embeddings, EER by group)
   7  cohorts    $cohorts_stage    decodes + embeddings -> \$exp_dir/cohorts (geographic tree, geodemographic, k-means; labelled cuts)
   8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep / oversampling fine-tuning)
+  9  cca        $cca_stage        fbank + lang -> \$exp_dir/transformer, \$exp_dir/cca (CCA lambda sweep vs sliding windows; compute vs WER)
  99  report     $report_stage     \$exp_dir -> RESULTS.md + results/*.png (tables from this run)"
 
 usage() {
@@ -72,10 +78,14 @@ Options (default in brackets):
   --force true|false      redo complete outputs [$force]
   --archs "A B"           architectures for stages 4-5 [$archs]
   --nproc N               training processes per model (DDP) [$nproc]
+  --train-jobs N          stage-4 models trained side by side, cores split between them [$train_jobs]
   --decode-methods "M N"  search methods of stage 5: greedy modified_beam [$decode_methods]
   --sv-variants "A B"     speaker-verification systems of stage 6; the first is the baseline [$sv_variants]
   --mitigate-lambdas "L"  EWC lambda sweep of stage 8 [$mitigate_lambdas]
   --mitigate-steps N      updates per stage-8 fine-tuning [$mitigate_steps]
+  --cca-lambdas "L"       compute-cost weights of stage 9 [$cca_lambdas]
+  --cca-windows "W"       sliding-window sizes (encoder frames) of stage 9 [$cca_windows]
+  --cca-steps N           updates per stage-9 variant [$cca_steps]
   --cohort-decode DIR     decoded dev/test cuts cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam]
   --avg N                 epoch checkpoints averaged for decoding [$avg]
   --chunk-ms N            streaming decoding chunk in ms [$chunk_ms]
@@ -131,7 +141,7 @@ run_stage 2 "features $data_dir/manifests -> $data_dir/fbank" \
 run_stage 3 "lang $data_dir/manifests -> $lang_dir" \
   bash "$lang_stage" --conf conf/lang.yaml "${force_flag[@]}" "$data_dir/manifests" "$lang_dir"
 run_stage 4 "train ($archs) -> $exp_dir" \
-  bash "$train_stage" --archs "$archs" --seed "$seed" --nproc "$nproc" "${force_flag[@]}" \
+  bash "$train_stage" --archs "$archs" --seed "$seed" --nproc "$nproc" --jobs "$train_jobs" "${force_flag[@]}" \
     "$data_dir/fbank" "$lang_dir" "$exp_dir"
 for arch in $archs; do
   for method in $decode_methods; do
@@ -151,6 +161,9 @@ run_stage 8 "mitigation (plain / EWC / oversampling) -> $exp_dir/mitigate" \
   bash "$mitigate_stage" --method geo --lambdas "$mitigate_lambdas" --steps "$mitigate_steps" --avg "$avg" \
     --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" \
     "$exp_dir/${_archs[0]}" "$data_dir/fbank" "$lang_dir" "$exp_dir/cohorts" "$cohort_decode" "$exp_dir/mitigate"
+run_stage 9 "CCA Transformer (lambdas $cca_lambdas) vs sliding window (windows $cca_windows) -> $exp_dir/cca" \
+  bash "$cca_stage" --lambdas "$cca_lambdas" --windows "$cca_windows" --steps "$cca_steps" \
+    --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" "$data_dir/fbank" "$lang_dir" "$exp_dir" "$exp_dir/cca"
 run_stage 99 "report $exp_dir -> RESULTS.md" \
   bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command"
 log "finished stages $stage..$stop_stage in $((SECONDS - run_t0)) s"

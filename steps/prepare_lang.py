@@ -1,6 +1,6 @@
 """Stage 3: train the BPE model on training transcripts and check every split against it.
 
-python -m steps.prepare_lang data/manifests data/lang_bpe_500 --conf conf/lang.yaml
+python -m steps.prepare_lang data/manifests data/lang_bpe_100 --conf conf/lang.yaml
 """
 
 from __future__ import annotations

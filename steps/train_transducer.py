@@ -1,7 +1,7 @@
 """Stage 4: train a transducer whose architecture comes from the YAML config.
 
     python -m steps.train_transducer data/fbank exp/lstm --conf conf/train/lstm.yaml \
-        --lang-dir data/lang_bpe_500
+        --lang-dir data/lang_bpe_100
     torchrun --nproc-per-node 2 -m steps.train_transducer ...   # distributed, same code
 
 A rerun resumes from OUT_DIR's checkpoint-latest.pt; a different config refuses unless --force.

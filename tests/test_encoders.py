@@ -30,6 +30,8 @@ TINY: dict[str, dict] = {
     "convrnnt": {"hidden_dim": 32, "lstm_dim": 24, "num_layers": 2, "global_kernel": 5},
     "conformer": {"hidden_dim": 32, "num_layers": 2, "num_heads": 4, "chunk_size": 3, "left_chunks": 2},
     "contextnet": {"hidden_dim": 32, "num_blocks": 2, "layers_per_block": 2},
+    "cca": {"hidden_dim": 32, "num_layers": 2, "num_heads": 4, "left_context": 6, "gate_bias": 0.0},
+    "sliding_window": {"hidden_dim": 32, "num_layers": 2, "num_heads": 4, "window": 3},
 }
 NEW = ["convrnnt", "conformer", "contextnet"]
 
@@ -236,6 +238,18 @@ def test_flops_hand_count() -> None:
     lstm = 2 * b * (t - 2) * (4 * 5 * (6 + 5) + 4 * 5 * (5 + 5))  # two layers, input + recurrent
     assert lstm_flops(Tiny().lstm, t - 2, b) == lstm
     assert count_flops(Tiny(), torch.randn(b, t, 4)) == linear + conv + lstm
+
+
+class TinyAttention(nn.Module):
+    def forward(self, q: Tensor) -> Tensor:
+        return nn.functional.scaled_dot_product_attention(q, q, q[..., :3])
+
+
+def test_flops_counts_attention() -> None:
+    """SDPA: 2 x (scores B.H.Tq.Tk.D + weighted values B.H.Tq.Tk.Dv), whatever the CPU kernel reports."""
+    b, h, t, d = 2, 3, 7, 5
+    assert count_flops(TinyAttention(), torch.randn(b, h, t, d)) == 2 * b * h * t * t * (d + 3)
+    assert nn.functional.scaled_dot_product_attention.__name__ == "scaled_dot_product_attention"
 
 
 def test_encoder_flops_per_second_scales_with_size() -> None:

@@ -25,7 +25,7 @@ def test_help_lists_every_stage() -> None:
     proc = _run("--help")
     assert proc.returncode == 0
     for n, name in ((0, "setup"), (1, "data"), (2, "features"), (3, "lang"), (4, "train"), (5, "decode"),
-                    (6, "sv"), (7, "cohorts"), (8, "mitigate")):  # fmt: skip
+                    (6, "sv"), (7, "cohorts"), (8, "mitigate"), (9, "cca")):  # fmt: skip
         assert f"  {n}  {name}" in proc.stdout
     assert " 99  report" in proc.stdout
     assert "--features-stage" in proc.stdout
@@ -45,7 +45,7 @@ def test_tiny_run_to_stage_3_then_noop(tmp_path: Path) -> None:
     data = tmp_path / "data"
     proc = _run("--size", "tiny", "--stop-stage", "3", "--data-dir", str(data), "--seed", "3")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for d in ("manifests", "fbank", "lang_bpe_500"):
+    for d in ("manifests", "fbank", "lang_bpe_100"):
         assert (data / d / ".done").is_file()
     assert "Stage 2: features" in proc.stderr and "done in" in proc.stderr
     again = _run("--size", "tiny", "--stop-stage", "3", "--data-dir", str(data), "--seed", "3")

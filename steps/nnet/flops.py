@@ -6,7 +6,9 @@ kernel has no formula), so each LSTM's count is replaced by an analytic one: per
 direction, layer ``l`` costs ``2 · 4H · (I_l + R)`` (input and recurrent gate matmuls; ``R`` =
 ``proj_size`` or ``H``) plus ``2 · H · R`` for a projection.  Elementwise work (gate
 nonlinearities, norms, activations) is not counted, as FlopCounterMode does not count it either.
-SDPA is counted dense (masked entries included), which is what the batched forward computes.
+SDPA gets the same treatment, as FlopCounterMode counts 0 for the CPU kernel with this torch:
+``2 · B · H · Tq · Tk · (D + Dv)`` (scores and weighted values), dense (masked entries included),
+which is what the batched forward computes.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def _steps_of(x: Tensor | nn.utils.rnn.PackedSequence, batch_first: bool) -> tup
 def count_flops(module: nn.Module, *inputs: Tensor) -> int:
     """FlopCounterMode's count of ``module(*inputs)`` with every nn.LSTM counted analytically."""
     counter = FlopCounterMode(display=False)
-    lstm_total = [0]
+    analytic = [0]
     hooks = []
 
     def pre(mod: nn.Module, args: tuple) -> None:
@@ -52,18 +54,30 @@ def count_flops(module: nn.Module, *inputs: Tensor) -> int:
     def post(mod: nn.Module, args: tuple, out: object) -> None:
         counted_inside = counter.get_total_flops() - mod._flops_before  # type: ignore[attr-defined]
         frames, batch = _steps_of(args[0], mod.batch_first)  # type: ignore[arg-type]
-        lstm_total[0] += lstm_flops(mod, frames, batch) - counted_inside  # type: ignore[arg-type]
+        analytic[0] += lstm_flops(mod, frames, batch) - counted_inside  # type: ignore[arg-type]
 
     for m in module.modules():
         if isinstance(m, nn.LSTM):
             hooks += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
+    sdpa = nn.functional.scaled_dot_product_attention
+
+    def counted_sdpa(q: Tensor, k: Tensor, v: Tensor, *args: object, **kwargs: object) -> Tensor:
+        before = counter.get_total_flops()
+        out = sdpa(q, k, v, *args, **kwargs)
+        lead = q.numel() // (q.size(-2) * q.size(-1))  # batch x heads
+        analytic[0] += 2 * lead * q.size(-2) * k.size(-2) * (q.size(-1) + v.size(-1))
+        analytic[0] -= counter.get_total_flops() - before
+        return out
+
+    nn.functional.scaled_dot_product_attention = counted_sdpa
     try:
         with torch.no_grad(), counter:
             module(*inputs)
     finally:
+        nn.functional.scaled_dot_product_attention = sdpa
         for hk in hooks:
             hk.remove()
-    return int(counter.get_total_flops() + lstm_total[0])
+    return int(counter.get_total_flops() + analytic[0])
 
 
 def encoder_flops_per_second(encoder: nn.Module, num_features: int = 80, seconds: float = 10.0) -> float:

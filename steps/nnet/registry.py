@@ -8,6 +8,7 @@ from typing import Any
 from steps.utils import FairstreamError
 
 from .encoders.base import StreamingEncoder
+from .encoders.cca import CcaTransformer, SlidingWindowTransformer
 from .encoders.conformer import StreamingConformer
 from .encoders.contextnet import ContextNetEncoder
 from .encoders.convrnnt import ConvRnnEncoder
@@ -18,6 +19,8 @@ ENCODERS: dict[str, type[StreamingEncoder]] = {
     "convrnnt": ConvRnnEncoder,
     "conformer": StreamingConformer,
     "contextnet": ContextNetEncoder,
+    "cca": CcaTransformer,
+    "sliding_window": SlidingWindowTransformer,
 }
 
 

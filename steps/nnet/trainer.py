@@ -58,6 +58,9 @@ class TrainConf:
     num_threads: int = 2
     regularizers: dict[str, Any] = field(default_factory=dict)  # e.g. {"ewc": {...}}
     init_from: str | None = None  # fine-tuning: start from these weights (a resume wins)
+    # False: the init model may differ in modules (e.g. CCA arbitrators added to a plain Transformer);
+    # shared weights must still match in shape, new ones keep their initialisation (both logged)
+    init_strict: bool = True
     ctc_scale: float = 0.0  # weight of the auxiliary CTC loss (needs model.ctc_head: true)
     feature_norm_cuts: int = 1000  # training cuts the global feature mean / std come from (0: none)
 
@@ -136,7 +139,9 @@ class Trainer:
         self.conf = conf
         self.out = out_dir
         self.dist = dist
-        torch.set_num_threads(conf.num_threads)
+        # the driver may run several trainings side by side (stages/04_train.sh --jobs): a thread
+        # budget from the environment, so that it is not part of the config a resume checks
+        torch.set_num_threads(int(os.environ.get("FAIRSTREAM_TRAIN_THREADS", conf.num_threads)))
         self.tokenizer = Tokenizer(lang_dir / "bpe.model")
         self.bpe_digest = file_digest(lang_dir / "bpe.model")
         seed_everything(conf.seed)
@@ -204,9 +209,18 @@ class Trainer:
             raise FairstreamError(f"init_from: {path} holds no 'model' weights")
         if ck.get("bpe_digest", self.bpe_digest) != self.bpe_digest:
             raise FairstreamError(f"init_from: {path} was trained with another BPE model")
-        if ck.get("model_conf", self.conf.model) != self.conf.model:
+        if self.conf.init_strict and ck.get("model_conf", self.conf.model) != self.conf.model:
             raise FairstreamError(f"init_from: {path} has another model config than this run's model block")
-        self.model.load_state_dict(ck["model"])
+        if self.conf.init_strict:
+            self.model.load_state_dict(ck["model"])
+        else:
+            own = self.model.state_dict()
+            bad = [k for k, v in ck["model"].items() if k in own and own[k].shape != v.shape]
+            if bad:
+                raise FairstreamError(f"init_from: {path}: {len(bad)} weights differ in shape, e.g. {bad[0]}")
+            missing, unexpected = self.model.load_state_dict(ck["model"], strict=False)
+            log.info("init_from (non-strict): %d new weights kept their init (%s), %d unused", len(missing),
+                     ", ".join(missing[:4]) + (" ..." if len(missing) > 4 else ""), len(unexpected))
         log.info("initialised from %s", path)
 
     def maybe_resume(self) -> bool:
@@ -269,6 +283,11 @@ class Trainer:
         n_frames = float(enc_lens.sum())
         loss = (s_scale * simple + p_scale * pruned) / n_frames
         extra = {}
+        aux = getattr(self.model.encoder, "aux_loss", None)  # e.g. CCA's weighted compute cost
+        if aux is not None:
+            loss = loss + aux
+            extra["aux"] = float(aux.detach())
+            extra.update(getattr(self.model.encoder, "aux_stats", {}))
         if self.conf.ctc_scale > 0:
             loss = loss + self.conf.ctc_scale * out[3] / n_frames
             extra["ctc"] = float(out[3]) / n_frames

@@ -72,12 +72,14 @@ def asr_section(exp_dir: Path) -> str | None:
     warnings = [_convergence_note(d.name, _json(d / "metrics.json").get("test", {})) for d in dirs]
     chunk = next((m.get("chunk_ms") for m in metrics if m.get("chunk_ms")), None)
     how = f"true streaming, {chunk} ms chunks" if chunk else "offline"
+    confs = [_yaml(d / "config.yaml") for d in dirs]
+    lang = next((c["lang_dir"] for c in confs if "lang_dir" in c), "data/lang_bpe_N")
     return "\n".join(
         [
             "## Streaming transducers (stages 4–5)",
             "",
             "Trained with `python -m steps.train_transducer data/fbank exp/<model> --conf "
-            "conf/train/<model>.yaml --lang-dir data/lang_bpe_500`, decoded with `python -m "
+            f"conf/train/<model>.yaml --lang-dir {lang}`, decoded with `python -m "
             f"steps.decode_transducer exp/<model> data/fbank exp/decode/<model>_<search>` ({how}, chunked "
             "encoder with carried state, one thread). WER in %; RTF = decoding wall time / audio "
             "duration; chunk latency = wall time to process one chunk (encoder + search); encoder "

@@ -1,0 +1,459 @@
+"""Compute-cost amortized (CCA) Transformer: per-frame arbitrators switch sub-blocks off.
+
+Architecture: causal conv subsampling ×4 (``CausalConvSubsampling``), ``num_layers`` pre-norm
+Transformer layers, a final LayerNorm and a projection.  Each layer has two residual sub-blocks,
+multi-head attention (MHA) and a feed-forward network (FFN); either can be switched off per frame
+without breaking the residual stream.  Attention is frame-causal with a sliding window: frame
+``t`` sees frames ``t - left_context .. t`` (a learned per-head bias over log-spaced distance
+buckets gives it a sense of order; the bucket table does not depend on the window, so a model
+with another window loads the same weights).
+
+Arbitrators (``gated: true``): one tiny MLP over the front end's output (LayerNorm ->
+Linear(D, a) -> ReLU -> Linear(a, 2L)); column ``2l`` is layer ``l``'s MHA keep logit, ``2l+1``
+its FFN keep logit.  It looks at the current subsampled frame only, so it is causal and every
+gate is known before the first layer runs.  Training: hard 0/1 gates from the logit plus
+logistic noise (a Bernoulli(sigmoid(logit)) sample), straight-through sigmoid gradient; eval:
+gate = sigmoid(logit) > 0.5.  After each training forward ``aux_loss = cost_weight × expected
+compute fraction``: per valid frame, sum over gated blocks of keep probability × the block's
+dense per-frame FLOPs, divided by the sum of those FLOPs (MHA: ``8D² + 4D(W+1)``, FFN: ``4DF``),
+averaged over the non-padding frames.  ``aux_stats`` holds the hard keep rates.
+
+The skip rule.  A frame whose MHA gate is off has no query and no key/value: its residual
+branch adds nothing, and no other frame attends to it (it is masked out of the window of every
+frame in training and in the dense computation; the streaming cache stores it flagged absent).
+A kept frame always sees itself.  A frame whose FFN gate is off adds zero on the FFN branch.
+Padding frames count as skipped everywhere, so they never reach a real frame.
+
+Two ways to compute the same thing: training (and ``dense_masked``) runs every sub-block on
+every frame and multiplies by the gate; eval ``forward``/``stream`` gather the kept frames of a
+sub-block, run it on them alone and scatter back, and attention visits only kept keys (the kept
+keys of each utterance are packed, so the window holds at most ``W + 1`` of them, fewer when
+frames are skipped; for efficiency, queries go in blocks that each score up to ``block + W``
+packed keys, masked per query).  That is where inference time is saved.
+
+FLOPs (``cca_flops`` / ``flop_report``): 2 × multiply-adds of the matmuls actually needed for
+the gates applied: front end (both convolutions and its projection), arbitrators, per kept MHA
+frame the QKV and output projections (``8D²``) plus ``4D`` per visible key (``QKᵀ`` and ``AV``,
+the key count being the kept keys in the window, itself included), per kept FFN frame ``4DF``,
+and the output projection.  Biases, norms, activations and softmax are not counted (as in
+``steps/nnet/flops.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from steps.utils import FairstreamError
+
+from ..subsampling import CausalConvSubsampling
+from .base import StreamingEncoder
+
+BUCKET_REFERENCE = 128  # distance that maps to the last bucket; fixed, so buckets ignore the window
+
+
+def distance_buckets(max_distance: int, num_buckets: int) -> Tensor:
+    """Bucket of each distance ``0..max_distance``: exact below ``num_buckets // 2``, then log-spaced."""
+    exact = max(1, num_buckets // 2)
+    out = []
+    for d in range(max_distance + 1):
+        if d < exact:
+            b = d
+        else:
+            b = exact + int(math.log(d / exact) / math.log(BUCKET_REFERENCE / exact) * (num_buckets - exact))
+        out.append(min(b, num_buckets - 1))
+    return torch.tensor(out, dtype=torch.int64)
+
+
+def window_attention(
+    q: Tensor,
+    q_batch: Tensor,
+    q_slot: Tensor,
+    keys: Tensor,
+    values: Tensor,
+    present: Tensor,
+    left_context: int,
+    bias: Tensor,
+    block: int = 32,
+) -> Tensor:
+    """Attention of kept queries over the kept keys of their window, touching no skipped key.
+
+    ``q`` (N, H, dh) sits at slot ``q_slot`` of utterance ``q_batch`` of ``keys``/``values``
+    (B, S, H, dh); ``present`` (B, S) flags kept keys (every query's own slot is present);
+    ``bias`` (H, left_context + 1) is the per-head bias of each distance.  The present keys of
+    each utterance are packed in time order, so a query's window is a contiguous run of at most
+    ``left_context + 1`` packed keys ending at its own.  Packed queries go in blocks of
+    ``block``; a block attends to the packed keys from its first query's window start to its
+    last query (at most ``block + left_context`` keys), masked per query: one batched matmul
+    instead of one tiny product per query.
+    """
+    n, h, dh = q.shape
+    if n == 0:
+        return q.new_zeros(0, h, dh)
+    b = present.size(0)
+    dev = q.device
+    cum = present.long().cumsum(1)  # present keys up to and including each slot
+    p = int(cum[:, -1].max())
+    order = torch.argsort((~present).to(torch.int8), dim=1, stable=True)[:, :p]  # (B, P) slots
+    kp = keys.gather(1, order[:, :, None, None].expand(-1, -1, h, dh))
+    vp = values.gather(1, order[:, :, None, None].expand(-1, -1, h, dh))
+    idx = torch.arange(p, device=dev)
+    before = order - left_context - 1
+    lo = torch.where(before >= 0, cum.gather(1, before.clamp(min=0)), 0)  # first visible packed key
+    lo = torch.where(idx < cum[:, -1:], lo, idx)  # past an utterance's keys: itself only
+    me = cum[q_batch, q_slot] - 1  # packed index of each query
+    first = int(me.min()) // block * block
+    nb = (int(me.max()) - first) // block + 1
+    qi = (first + torch.arange(nb * block, device=dev)).view(nb, block)  # packed query index
+    qic = qi.clamp(max=p - 1)
+    lo_q = lo[:, qic]  # (B, nb, block)
+    width = max(block, int((qi[:, -1] + 1 - lo_q[:, :, 0]).max()))
+    kj = qi[:, -1:] + 1 - width + torch.arange(width, device=dev)  # (nb, M) packed key index
+    kjc = kj.clamp(0, p - 1)
+    visible = (kj[None, :, None, :] >= lo_q[..., None]) & (kj[None, :, None, :] <= qi[None, :, :, None])
+    visible = visible | (kj[None, :, None, :] == qi[None, :, :, None])  # no empty row
+    dist = (order[:, qic][..., None] - order[:, kjc][:, :, None, :]).clamp(0, left_context)
+    mask = bias[:, dist].permute(1, 2, 0, 3, 4).masked_fill(~visible[:, :, None], float("-inf"))
+    qb = q.new_zeros(b, nb * block, h, dh)
+    qb[q_batch, me - first] = q
+    qb = qb.view(b * nb, block, h, dh).transpose(1, 2)
+    kb = kp[:, kjc].view(b * nb, width, h, dh).transpose(1, 2)
+    vb = vp[:, kjc].view(b * nb, width, h, dh).transpose(1, 2)
+    out = nn.functional.scaled_dot_product_attention(
+        qb, kb, vb, attn_mask=mask.reshape(b * nb, h, block, width)
+    )
+    return out.transpose(1, 2).reshape(b, nb * block, h, dh)[q_batch, me - first]
+
+
+class GatedLayer(nn.Module):
+    """Pre-norm Transformer layer whose MHA and FFN residual branches can be skipped per frame."""
+
+    def __init__(
+        self, dim: int, heads: int, ff_dim: int, left_context: int, dropout: float, num_buckets: int
+    ) -> None:
+        super().__init__()
+        self.attn_norm = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.rel_bias = nn.Parameter(torch.zeros(heads, num_buckets))
+        self.ff = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, ff_dim), nn.SiLU(), nn.Linear(ff_dim, dim))
+        self.dropout = nn.Dropout(dropout)
+        self.heads, self.left_context = heads, left_context
+        self.block = max(8, min(64, left_context // 2))  # query block of the sparse attention
+        self.register_buffer("bucket", distance_buckets(left_context, num_buckets), persistent=False)
+
+    def distance_bias(self) -> Tensor:
+        """(H, left_context + 1): the attention bias of each distance."""
+        return self.rel_bias[:, self.bucket]
+
+    def init_cache(self, batch: int) -> dict[str, Tensor]:
+        dh = self.qkv.in_features // self.heads
+        kv = torch.zeros(batch, 0, self.heads, dh)
+        return {"k": kv, "v": kv.clone(), "present": torch.zeros(batch, 0, dtype=torch.bool)}
+
+    # ---- dense: every frame computed, branches multiplied by their gates (training) ----
+    def forward_dense(self, x: Tensor, g_mha: Tensor, g_ffn: Tensor, keep_mha: Tensor) -> Tensor:
+        """``g_*`` (B, T) float gates (straight-through in training); ``keep_mha`` their hard values."""
+        b, t, d = x.shape
+        q, k, v = (
+            self.qkv(self.attn_norm(x)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        )
+        pos = torch.arange(t, device=x.device)
+        dist = pos[:, None] - pos[None, :]
+        band = (dist >= 0) & (dist <= self.left_context)
+        allowed = (band & keep_mha[:, None, :]) | (dist == 0)  # (B, T, T)
+        bias = self.distance_bias()[:, dist.clamp(0, self.left_context)]  # (H, T, T)
+        bias = bias.unsqueeze(0).masked_fill(~allowed[:, None], float("-inf"))
+        a = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        a = self.out(a.transpose(1, 2).reshape(b, t, d))
+        x = x + self.dropout(a) * g_mha[..., None]
+        return x + self.dropout(self.ff(x)) * g_ffn[..., None]
+
+    # ---- sparse: only kept frames computed (inference) ----
+    def forward_sparse(
+        self, x: Tensor, keep_mha: Tensor, keep_ffn: Tensor, cache: dict[str, Tensor]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        b, t, d = x.shape
+        dh = d // self.heads
+        c = cache["k"].size(1)
+        flat = x.reshape(b * t, d)
+        idx = keep_mha.reshape(-1).nonzero().squeeze(1)
+        k_new = x.new_zeros(b * t, self.heads, dh)
+        v_new = x.new_zeros(b * t, self.heads, dh)
+        if idx.numel():
+            q, k, v = (
+                self.qkv(self.attn_norm(flat.index_select(0, idx))).view(-1, 3, self.heads, dh).unbind(1)
+            )
+            k_new.index_copy_(0, idx, k)
+            v_new.index_copy_(0, idx, v)
+        keys = torch.cat([cache["k"].to(x), k_new.view(b, t, self.heads, dh)], dim=1)
+        values = torch.cat([cache["v"].to(x), v_new.view(b, t, self.heads, dh)], dim=1)
+        present = torch.cat([cache["present"].to(keep_mha.device), keep_mha], dim=1)
+        if idx.numel():
+            a = window_attention(
+                q,
+                idx // t,
+                idx % t + c,
+                keys,
+                values,
+                present,
+                self.left_context,
+                self.distance_bias(),
+                self.block,
+            )
+            flat = flat.index_add(0, idx, self.out(a.reshape(-1, d)))
+        idx = keep_ffn.reshape(-1).nonzero().squeeze(1)
+        if idx.numel():
+            flat = flat.index_add(0, idx, self.ff(flat.index_select(0, idx)))
+        s = keys.size(1)
+        keep = min(self.left_context, s)
+        new = {"k": keys[:, s - keep :], "v": values[:, s - keep :], "present": present[:, s - keep :]}
+        return flat.view(b, t, d), new
+
+
+class CcaTransformer(StreamingEncoder):
+    """Streaming Transformer with per-frame arbitrators over its MHA and FFN sub-blocks."""
+
+    def __init__(
+        self,
+        num_features: int = 80,
+        hidden_dim: int = 176,
+        num_layers: int = 6,
+        num_heads: int = 4,
+        ff_dim: int | None = None,  # default 4 × hidden_dim
+        left_context: int = 64,  # encoder frames (40 ms each) a frame sees before itself
+        output_dim: int = 320,
+        subsampling_channels: int = 32,
+        dropout: float = 0.1,
+        gated: bool = True,
+        cost_weight: float = 0.1,  # λ of the compute-cost term
+        gate_bias: float = 3.0,  # initial keep logit: blocks start mostly on (p = 0.95)
+        arbitrator_dim: int = 16,
+        rel_buckets: int = 16,
+    ) -> None:
+        super().__init__()
+        if hidden_dim % num_heads:
+            raise FairstreamError(f"cca hidden_dim {hidden_dim} is not divisible by num_heads {num_heads}")
+        if left_context < 0 or num_layers < 1 or arbitrator_dim < 1 or rel_buckets < 1:
+            raise FairstreamError(
+                "cca needs left_context >= 0 and num_layers, arbitrator_dim, rel_buckets >= 1"
+            )
+        if cost_weight < 0:
+            raise FairstreamError(f"cca cost_weight must be >= 0, got {cost_weight}")
+        ff_dim = ff_dim or 4 * hidden_dim
+        self.subsample = CausalConvSubsampling(num_features, hidden_dim, subsampling_channels)
+        self.layers = nn.ModuleList(
+            GatedLayer(hidden_dim, num_heads, ff_dim, left_context, dropout, rel_buckets)
+            for _ in range(num_layers)
+        )
+        self.arbitrator: nn.Sequential | None = None
+        if gated:
+            self.arbitrator = nn.Sequential(
+                nn.LayerNorm(hidden_dim),
+                nn.Linear(hidden_dim, arbitrator_dim),
+                nn.ReLU(),
+                nn.Linear(arbitrator_dim, 2 * num_layers),
+            )
+            nn.init.constant_(self.arbitrator[-1].bias, gate_bias)
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(hidden_dim)
+        self.proj = nn.Linear(hidden_dim, output_dim)
+        self.output_dim, self.hidden_dim, self.ff_dim = output_dim, hidden_dim, ff_dim
+        self.left_context, self.num_layers, self.gated = left_context, num_layers, gated
+        self.cost_weight, self.arbitrator_dim = cost_weight, arbitrator_dim
+        self.dense_masked = False  # eval forward computes densely and masks (for equivalence checks)
+        self.force_gates: Tensor | None = None  # (B, T, 2L) bool, replaces the arbitrators
+        self.aux_loss: Tensor | None = None
+        self.aux_stats: dict[str, float] = {}
+        self.last_keep: Tensor | None = None  # (B, T, 2L) gates of the last forward, padding off
+        self.last_lens: Tensor | None = None
+
+    # ---- gates --------------------------------------------------------------------------
+    def block_flops(self) -> Tensor:
+        """(2L,) dense per-frame FLOPs of each gated block, in gate-column order."""
+        d, w = self.hidden_dim, self.left_context
+        mha, ffn = 8 * d * d + 4 * d * (w + 1), 4 * d * self.ff_dim
+        return torch.tensor([mha, ffn] * self.num_layers, dtype=torch.float32)
+
+    def _gates(self, h0: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(float gates for the dense path, hard bool gates, keep probabilities), each (B, T, 2L)."""
+        b, t = valid.shape
+        if self.force_gates is not None:
+            if self.force_gates.shape != (b, t, 2 * self.num_layers):
+                raise FairstreamError(
+                    f"force_gates has shape {tuple(self.force_gates.shape)}, "
+                    f"expected {(b, t, 2 * self.num_layers)}"
+                )
+            hard = self.force_gates.to(torch.bool) & valid[..., None]
+            return hard.to(h0.dtype), hard, None
+        if self.arbitrator is None:
+            hard = valid[..., None].expand(b, t, 2 * self.num_layers)
+            return hard.to(h0.dtype), hard, None
+        logits = self.arbitrator(h0)
+        prob = torch.sigmoid(logits)
+        if self.training:
+            u = torch.rand_like(logits).clamp(1e-6, 1 - 1e-6)
+            noisy = logits + torch.log(u) - torch.log1p(-u)
+            soft = torch.sigmoid(noisy)
+            hard = (noisy > 0) & valid[..., None]
+            gate = hard.to(h0.dtype) + soft - soft.detach()  # straight-through: forward 0/1
+            return gate * valid[..., None].to(h0.dtype), hard, prob
+        hard = (logits > 0) & valid[..., None]
+        return hard.to(h0.dtype), hard, prob
+
+    def _set_aux(self, hard: Tensor, prob: Tensor | None, valid: Tensor) -> None:
+        n = valid.sum().clamp(min=1)
+        keep = hard.float().sum(dim=(0, 1)) / n  # (2L,) hard keep rate of each block
+        stats = {"keep_mha": float(keep[0::2].mean()), "keep_ffn": float(keep[1::2].mean())}
+        self.aux_loss = None
+        if prob is not None and self.training:
+            cost = self.block_flops().to(prob)
+            frac = (prob * cost).sum(-1) / cost.sum()  # (B, T) expected compute fraction
+            expected = (frac * valid.to(frac)).sum() / n
+            self.aux_loss = self.cost_weight * expected
+            stats["compute"] = float(expected.detach())
+        self.aux_stats = stats
+
+    # ---- the network ----------------------------------------------------------------------
+    def _run(
+        self, h0: Tensor, valid: Tensor, caches: list[dict[str, Tensor]] | None, dense: bool
+    ) -> tuple[Tensor, list[dict[str, Tensor]]]:
+        gate, hard, prob = self._gates(h0, valid)
+        self._set_aux(hard, prob, valid)
+        self.last_keep = hard.detach()
+        h = self.dropout(h0)
+        new: list[dict[str, Tensor]] = []
+        for i, layer in enumerate(self.layers):
+            if dense:
+                h = layer.forward_dense(h, gate[..., 2 * i], gate[..., 2 * i + 1], hard[..., 2 * i])
+            else:
+                cache = caches[i] if caches is not None else layer.init_cache(h.size(0))
+                h, cache = layer.forward_sparse(h, hard[..., 2 * i], hard[..., 2 * i + 1], cache)
+                new.append(cache)
+        return self.proj(self.norm(h)), new
+
+    def _forward(self, x: Tensor, x_lens: Tensor, dense: bool) -> tuple[Tensor, Tensor]:
+        h0, lens = self.subsample(x, x_lens)
+        lens = lens.to(h0.device)
+        valid = torch.arange(h0.size(1), device=h0.device).unsqueeze(0) < lens.unsqueeze(1)
+        self.last_lens = lens.detach().cpu()
+        return self._run(h0, valid, None, dense)[0], lens
+
+    def forward(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """Training: dense masked; eval: kept frames only (unless ``dense_masked`` is set)."""
+        return self._forward(x, x_lens, dense=self.training or self.dense_masked)
+
+    def forward_dense_masked(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """Every sub-block on every frame, skipped ones masked: the reference for the sparse path."""
+        return self._forward(x, x_lens, dense=True)
+
+    # ---- streaming ----------------------------------------------------------------------
+    def init_state(self, batch: int) -> dict[str, Any]:
+        return {
+            "sub": self.subsample.init_state(batch),
+            "layers": [lay.init_cache(batch) for lay in self.layers],
+        }
+
+    def _stream_frames(self, h0: Tensor, state: dict[str, Any]) -> tuple[Tensor, list[dict[str, Tensor]]]:
+        if h0.size(1) == 0:
+            return h0.new_zeros(h0.size(0), 0, self.output_dim), state["layers"]
+        valid = torch.ones(h0.shape[:2], dtype=torch.bool, device=h0.device)
+        return self._run(h0, valid, state["layers"], dense=False)
+
+    def stream(self, chunk: Tensor, state: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
+        """Frame-causal: every subsampled frame is output as soon as it exists."""
+        h0, sub = self.subsample.stream(chunk, state["sub"])
+        out, layers = self._stream_frames(h0, state)
+        return out, {"sub": sub, "layers": layers}
+
+    def flush(self, state: dict[str, Any]) -> Tensor:
+        return self._stream_frames(self.subsample.flush(state["sub"]), state)[0]
+
+    # ---- FLOPs --------------------------------------------------------------------------
+    def frontend_flops_per_frame(self) -> int:
+        """Subsampling per encoder frame: two conv1 rows, one conv2 row, the linear map."""
+        sub = self.subsample
+        c, f1 = sub.channels, sub.f1
+        f2 = sub.out.in_features // c
+        return 2 * (2 * f1 * c * 9 + f2 * c * c * 9 + c * f2 * self.hidden_dim)
+
+    def flop_report(self) -> dict[str, Any]:
+        """Counted FLOPs of the last ``forward`` per utterance, for the gates it applied."""
+        if self.last_keep is None or self.last_lens is None:
+            raise FairstreamError("flop_report needs a forward pass first")
+        keep = self.last_keep.cpu()
+        lens = self.last_lens.long()
+        d, w, nl = self.hidden_dim, self.left_context, self.num_layers
+        per_frame = self.frontend_flops_per_frame() + 2 * d * self.output_dim
+        if self.arbitrator is not None:
+            per_frame += 2 * d * self.arbitrator_dim + 2 * self.arbitrator_dim * 2 * nl
+        t = keep.size(1)
+        mha = keep[..., 0::2].long()  # (B, T, L)
+        cum = torch.cat([torch.zeros_like(mha[:, :1]), mha.cumsum(1)], dim=1)  # (B, T+1, L)
+        start = (torch.arange(t) - w).clamp(min=0)
+        visible = (cum[:, 1:] - cum[:, start]) * mha  # kept keys in each kept query's window
+        kept_mha = mha.sum(dim=(1, 2))
+        kept_ffn = keep[..., 1::2].long().sum(dim=(1, 2))
+        total = (
+            lens * per_frame
+            + kept_mha * 8 * d * d
+            + visible.sum(dim=(1, 2)) * 4 * d
+            + kept_ffn * 4 * d * self.ff_dim
+        )
+        dense_keys = torch.stack([torch.clamp(torch.arange(int(n)), max=w).sum() + n for n in lens])
+        dense = lens * (per_frame + nl * (8 * d * d + 4 * d * self.ff_dim)) + nl * dense_keys * 4 * d
+        return {
+            "frames": lens.tolist(),
+            "blocks_per_type": nl,
+            "kept_mha": kept_mha.tolist(),
+            "kept_ffn": kept_ffn.tolist(),
+            "flops": total.tolist(),
+            "dense_flops": dense.tolist(),
+            "total_flops": int(total.sum()),
+        }
+
+
+def cca_flops(encoder: CcaTransformer, x: Tensor, x_lens: Tensor) -> dict[str, Any]:
+    """Run ``encoder`` in eval mode on ``x`` and count its FLOPs for the gates it applied."""
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        with torch.no_grad():
+            encoder(x, x_lens)
+    finally:
+        encoder.train(was_training)
+    return encoder.flop_report()
+
+
+class SlidingWindowTransformer(CcaTransformer):
+    """The same Transformer without arbitrators, each frame seeing ``window`` past frames."""
+
+    def __init__(
+        self,
+        num_features: int = 80,
+        hidden_dim: int = 176,
+        num_layers: int = 6,
+        num_heads: int = 4,
+        ff_dim: int | None = None,
+        window: int = 8,
+        output_dim: int = 320,
+        subsampling_channels: int = 32,
+        dropout: float = 0.1,
+        rel_buckets: int = 16,
+    ) -> None:
+        super().__init__(
+            num_features=num_features,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            ff_dim=ff_dim,
+            left_context=window,
+            output_dim=output_dim,
+            subsampling_channels=subsampling_channels,
+            dropout=dropout,
+            gated=False,
+            rel_buckets=rel_buckets,
+        )
