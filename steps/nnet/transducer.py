@@ -11,7 +11,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from steps.rnnt import do_rnnt_pruning, get_rnnt_prune_ranges, rnnt_loss_pruned, rnnt_loss_smoothed
+from steps.rnnt import (
+    do_rnnt_pruning,
+    get_rnnt_prune_ranges,
+    mutual_information_recursion,
+    rnnt_loss_pruned,
+    rnnt_loss_smoothed,
+)
+from steps.rnnt.logprobs import get_rnnt_logprobs_pruned
 
 from .encoders.base import StreamingEncoder
 from .joiner import Joiner
@@ -88,7 +95,10 @@ class Transducer(nn.Module):
         am_scale: float = 0.0,
         lm_scale: float = 0.25,
         loss_backend: str = "auto",
+        px_penalty: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
+        """Summed simple and pruned losses.  ``px_penalty`` (B, S, T+1), if given, is added to the
+        pruned lattice's symbol arcs before the recursion (e.g. a latency penalty on turn tokens)."""
         device = enc.device
         y_lens = torch.tensor([len(t) for t in y], device=device, dtype=torch.int64)
         s_max = max(1, int(y_lens.max()))
@@ -127,6 +137,14 @@ class Transducer(nn.Module):
             backend=loss_backend,
         )
         logits = self.joiner(am_p, lm_p, projected=True)
+        if px_penalty is not None:
+            px, py = get_rnnt_logprobs_pruned(logits.float(), symbols, ranges, self.blank_id, boundary)
+            if px_penalty.shape != px.shape:
+                want, got = tuple(px.shape), tuple(px_penalty.shape)
+                raise ValueError(f"px_penalty must be {want} (B, S, T+1), got {got}")
+            px = px + px_penalty.to(px)
+            scores = mutual_information_recursion(px, py, boundary, backend=loss_backend)
+            return simple, -scores.sum()
         pruned = rnnt_loss_pruned(
             logits=logits.float(),
             symbols=symbols,

@@ -1,0 +1,184 @@
+"""Separator-transducer-segmenter: latency penalty, penalised pruned loss, streaming, training."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from lhotse import load_manifest
+
+from local.make_sessions import TRAIN_CONF, build_sessions
+from steps.data.tokenizer import Tokenizer
+from steps.multitalker.model import SeparatorConf, SeparatorTransducer, token_ref_frames, turn_latency_penalty
+from steps.multitalker.targets import EOT_ID, SOT_ID, cut_targets
+from steps.nnet.streaming import load_features
+
+TINY = {"hidden_dim": 24, "num_layers": 1, "output_dim": 24, "subsampling_channels": 4}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_model(vocab: int = 12, seed: int = 0, **kw: object) -> SeparatorTransducer:
+    torch.manual_seed(seed)
+    conf = SeparatorConf("lstm", dict(TINY), predictor_dim=16, joiner_dim=16, dropout=0.0)
+    for k, v in kw.items():
+        setattr(conf, k, v)
+    return SeparatorTransducer(conf, vocab, num_features=20).eval()
+
+
+def test_turn_latency_penalty_by_hand() -> None:
+    symbols = torch.tensor([[SOT_ID, 5, EOT_ID]])
+    ref = torch.tensor([[1, -1, 3]])
+    pen = turn_latency_penalty(symbols, ref, num_frames=5, weight=0.5)
+    assert pen.shape == (1, 3, 6)
+    assert pen[0, 0].tolist() == [0, 0, -0.5, -1.0, -1.5, -2.0]  # <sot> due at frame 1
+    assert pen[0, 1].tolist() == [0.0] * 6  # word pieces are never penalised
+    assert pen[0, 2].tolist() == [0, 0, 0, 0, -0.5, -1.0]  # <eot> due at frame 3
+
+
+def test_token_ref_frames() -> None:
+    toks = [SOT_ID, 7, 8, EOT_ID, SOT_ID, 9, EOT_ID]
+    assert token_ref_frames(toks, [0, 10], [4, 12]) == [0, -1, -1, 4, 10, -1, 12]
+    with pytest.raises(ValueError):
+        token_ref_frames(toks, [0], [4, 12])
+
+
+def brute_force_loss(logp: torch.Tensor, y: list[int], pen: torch.Tensor) -> torch.Tensor:
+    """-log sum over RNN-T alignments of exp(score + penalty of every symbol arc), plain DP.
+
+    ``logp`` (T, S+1, V) log-probs, ``pen`` (S, T+1) added to emitting y[s] at frame t."""
+    t_max, s_max = logp.size(0), len(y)
+    neg = torch.tensor(-1e30, dtype=logp.dtype)
+    alpha = [[neg] * (s_max + 1) for _ in range(t_max)]
+    for t in range(t_max):
+        for s in range(s_max + 1):
+            if t == 0 and s == 0:
+                alpha[t][s] = torch.zeros((), dtype=logp.dtype)
+                continue
+            terms = []
+            if t > 0:
+                terms.append(alpha[t - 1][s] + logp[t - 1, s, 0])
+            if s > 0:
+                terms.append(alpha[t][s - 1] + logp[t, s - 1, y[s - 1]] + pen[s - 1, t])
+            alpha[t][s] = torch.logsumexp(torch.stack(terms), 0)
+    return -(alpha[t_max - 1][s_max] + logp[t_max - 1, s_max, 0])
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.7])
+def test_penalised_pruned_loss_equals_brute_force(weight: float) -> None:
+    """With prune_range >= S+1 the pruned lattice is the full one: the penalised loss must equal
+    a plain dynamic programme over all alignments with the penalty on turn-token arcs."""
+    model = tiny_model(vocab=10).double()
+    y = [SOT_ID, 5, 6, EOT_ID]
+    refs = [0, -1, -1, 2]
+    enc = torch.randn(1, 6, 24, dtype=torch.float64)
+    lens = torch.tensor([6])
+    pen = model._penalty([y], [refs], 6, weight, enc.device).double()
+    _, pruned = model.losses(enc, lens, [y], prune_range=len(y) + 1, loss_backend="native", px_penalty=pen)
+    pred = model.predictor(model.predictor.prepend_context(torch.tensor([y])))
+    logits = model.joiner(enc.unsqueeze(2), pred.unsqueeze(1))  # (1, T, S+1, V)
+    expected = brute_force_loss(logits[0].log_softmax(-1), y, pen[0])
+    assert pruned.item() == pytest.approx(expected.item(), rel=1e-6)  # losses() runs in float32
+    if weight:
+        _, plain = model.losses(enc, lens, [y], prune_range=len(y) + 1, loss_backend="native")
+        assert pruned.item() > plain.item()  # late turn tokens cost something
+
+
+def test_silent_channel_loss_is_the_empty_target_loss() -> None:
+    model = tiny_model(vocab=10).double()
+    enc = torch.randn(2, 7, 24, dtype=torch.float64)
+    lens = torch.tensor([7, 5])
+    _, blank = model._blank_losses(enc, lens)
+    _, lattice = model.losses(enc, lens, [[], []], prune_range=2, loss_backend="native")
+    assert blank.item() == pytest.approx(lattice.item(), rel=1e-6)
+
+
+def test_channels_have_own_branches_and_shared_upper() -> None:
+    model = tiny_model()
+    x = torch.randn(2, 40, 20)
+    lens = torch.tensor([40, 31])
+    (a, b), out_lens = model.encode_channels(x, lens)
+    assert a.shape == b.shape == (2, 10, 24) and out_lens.tolist() == [10, 8]
+    assert not torch.allclose(a, b)  # separate branches separate the channels
+    with torch.no_grad():  # tie the two branches: the channels must then coincide (upper is shared)
+        model.branches[1].load_state_dict(model.branches[0].state_dict())
+    (a, b), _ = model.encode_channels(x, lens)
+    assert torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("chunk", [4, 13, 40])
+def test_streaming_equals_forward(chunk: int) -> None:
+    model = tiny_model()
+    x = torch.randn(1, 53, 20)
+    full, lens = model.encode_channels(x, torch.tensor([53]))
+    state = model.init_channel_state(1)
+    pieces: list[list[torch.Tensor]] = [[], []]
+    with torch.no_grad():
+        for i in range(0, 53, chunk):
+            outs, state = model.stream_channels(x[:, i : i + chunk], state)
+            for c, o in enumerate(outs):
+                pieces[c].append(o)
+        for c, o in enumerate(model.flush_channels(state)):
+            pieces[c].append(o)
+    for c in range(2):
+        streamed = torch.cat(pieces[c], dim=1)
+        assert streamed.shape == full[c][:, : int(lens[0])].shape
+        assert torch.allclose(streamed, full[c][:, : int(lens[0])], atol=1e-5)
+
+
+def test_causality() -> None:
+    model = tiny_model()
+    x = torch.randn(1, 48, 20)
+    y = x.clone()
+    y[:, 32:] = torch.randn(1, 16, 20)
+    (a0, a1), _ = model.encode_channels(x, torch.tensor([48]))
+    (b0, b1), _ = model.encode_channels(y, torch.tensor([48]))
+    assert torch.allclose(a0[:, :8], b0[:, :8]) and torch.allclose(a1[:, :8], b1[:, :8])
+    assert not torch.allclose(a0[:, 9:], b0[:, 9:])
+
+
+def test_tiny_sessions_train(tiny_fbank: Path, tiny_lang: Path) -> None:
+    """Sessions -> per-channel targets -> losses with the latency penalty; a few updates lower it
+    and every part of the separator gets a gradient."""
+    tok = Tokenizer(tiny_lang / "bpe.model")
+    sources = load_manifest(tiny_fbank / "cuts_train.jsonl.gz").to_eager()
+    cuts = [c for c in build_sessions(sources, TRAIN_CONF, 5, "train") if len(c.supervisions) >= 2][:4]
+    assert cuts, "no two-turn training mixtures in the tiny corpus"
+    targets = [cut_targets(c, tok) for c in cuts]
+    ys = [[t.channels[c].tokens for t in targets] for c in range(2)]
+    refs = [
+        [token_ref_frames(ch.tokens, ch.sot_frames, ch.eot_frames) for ch in (t.channels[c] for t in targets)]
+        for c in range(2)
+    ]
+    assert any(ys[1]), "no overlapping turns reached channel 1"
+    x, x_lens = load_features(cuts)
+    torch.manual_seed(0)
+    conf = SeparatorConf("lstm", dict(TINY), predictor_dim=16, joiner_dim=16, dropout=0.0)
+    model = SeparatorTransducer(conf, tok.vocab_size, num_features=x.size(-1)).train()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(12):
+        simple, pruned, lens = model.multitalker_losses(x, x_lens, ys, refs, latency_weight=0.05)
+        loss = (0.5 * simple + pruned) / lens.sum()
+        opt.zero_grad()
+        loss.backward()
+        if step == 0:
+            for name in ("branches.0", "branches.1", "upper", "encoder", "joiner", "predictor"):
+                grads = [p.grad for n, p in model.named_parameters() if n.startswith(name)]
+                assert grads and all(g is not None and torch.isfinite(g).all() for g in grads), name
+                assert any(g.abs().sum() > 0 for g in grads), name
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < losses[0]
+    with pytest.raises(ValueError, match="reference turn frames"):
+        model.multitalker_losses(x, x_lens, ys, None, latency_weight=0.1)
+    with pytest.raises(ValueError, match="channels"):
+        model.multitalker_losses(x, x_lens, ys[:1])
