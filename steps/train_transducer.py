@@ -29,7 +29,12 @@ def load_train_conf(path: Path, seed: int | None) -> TrainConf:
     if seed is not None:
         data["seed"] = seed
     conf = from_dict(TrainConf, data, where=str(path))
-    from_dict(ModelConf, conf.model, where=f"{path}: model")  # fail early on bad keys
+    if conf.task == "multitalker":
+        from steps.multitalker.model import SeparatorConf
+
+        from_dict(SeparatorConf, conf.model, where=f"{path}: model")  # fail early on bad keys
+    else:
+        from_dict(ModelConf, conf.model, where=f"{path}: model")
     conf.data_conf()
     return conf
 
@@ -43,7 +48,8 @@ def load_train_conf(path: Path, seed: int | None) -> TrainConf:
 @click.option("--force", is_flag=True, help="Start afresh even if OUT_DIR holds another config.")
 @step_main
 def main(in_dir: Path, out_dir: Path, conf: Path, lang_dir: Path, seed: int | None, force: bool) -> None:
-    """Train on IN_DIR/cuts_train.jsonl.gz (fbank) into OUT_DIR (checkpoints, logs)."""
+    """Train on IN_DIR/cuts_train.jsonl.gz (fbank) into OUT_DIR (checkpoints, logs); with
+    ``task: multitalker`` on IN_DIR/sessions_train.jsonl.gz (local/make_sessions.py)."""
     require_complete(in_dir, "feature")
     require_complete(lang_dir, "lang")
     cfg = load_train_conf(conf, seed)

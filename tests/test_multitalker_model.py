@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +183,30 @@ def test_tiny_sessions_train(tiny_fbank: Path, tiny_lang: Path) -> None:
         model.multitalker_losses(x, x_lens, ys, None, latency_weight=0.1)
     with pytest.raises(ValueError, match="channels"):
         model.multitalker_losses(x, x_lens, ys[:1])
+
+
+def test_one_trainer_trains_the_separator(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
+    """``task: multitalker`` through steps.train_transducer: sessions in, a resumable run out."""
+    from tests.conftest import run_step
+
+    sessions = tmp_path / "sessions"
+    run_step("local.make_sessions", "--splits", "train", "--seed", "1", tiny_fbank, sessions)
+    conf = tmp_path / "mt.yaml"
+    conf.write_text(
+        "task: multitalker\nlatency_weight: 0.05\nmax_steps: 4\nwarmup_steps: 2\nloss_warmup_steps: 2\n"
+        "checkpoint_every: 2\nfeature_norm_cuts: 20\nnum_threads: 1\n"
+        "data: {max_duration: 40, num_buckets: 2}\n"
+        "model:\n  encoder: lstm\n  encoder_conf: {hidden_dim: 24, num_layers: 1, output_dim: 24}\n"
+        "  predictor_dim: 16\n  joiner_dim: 16\n"
+    )
+    out = tmp_path / "exp"
+    run_step("steps.train_transducer", "--conf", conf, "--lang-dir", tiny_lang, sessions, out)
+    stats = json.loads((out / "train_stats.json").read_text())
+    assert stats["steps"] == 4 and (out / ".done").is_file()
+    ck = torch.load(out / "checkpoint-latest.pt", weights_only=False)
+    assert any(k.startswith("branches.1.") for k in ck["model"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(conf.read_text().replace("task: multitalker", "task: nonsense"))
+    proc = run_step("steps.train_transducer", "--conf", bad, "--lang-dir", tiny_lang, sessions,
+                    tmp_path / "x", check=False)  # fmt: skip
+    assert proc.returncode != 0 and "unknown task 'nonsense'" in proc.stderr

@@ -63,6 +63,14 @@ class TrainConf:
     init_strict: bool = True
     ctc_scale: float = 0.0  # weight of the auxiliary CTC loss (needs model.ctc_head: true)
     feature_norm_cuts: int = 1000  # training cuts the global feature mean / std come from (0: none)
+    # "transducer": one target per utterance (IN_DIR/cuts_train); "multitalker": the
+    # separator-transducer-segmenter on sessions (IN_DIR/sessions_train, steps/multitalker/)
+    task: str = "transducer"
+    latency_weight: float = 0.0  # multitalker: nats per encoder frame a turn token comes late
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise FairstreamError(f"unknown task {self.task!r}; known: {', '.join(TASKS)}")
 
     def model_conf(self) -> ModelConf:
         from steps.utils.config import from_dict
@@ -73,6 +81,21 @@ class TrainConf:
         from steps.utils.config import from_dict
 
         return from_dict(DataConf, self.data, where="data")
+
+
+TASKS = {"transducer": "cuts", "multitalker": "sessions"}  # task -> training manifest prefix
+
+
+def build_model(conf: TrainConf, vocab_size: int, num_features: int = 80) -> nn.Module:
+    """The model of a training config: a Transducer, or the two-channel separator for sessions."""
+    from steps.utils.config import from_dict
+
+    if conf.task == "multitalker":
+        from steps.multitalker.model import SeparatorConf, SeparatorTransducer
+
+        sep = from_dict(SeparatorConf, conf.model, where="model")
+        return SeparatorTransducer(sep, vocab_size, num_features)
+    return Transducer.from_conf(conf.model_conf(), vocab_size, num_features)
 
 
 def lr_factor(step: int, conf: TrainConf) -> float:
@@ -145,15 +168,15 @@ class Trainer:
         self.tokenizer = Tokenizer(lang_dir / "bpe.model")
         self.bpe_digest = file_digest(lang_dir / "bpe.model")
         seed_everything(conf.seed)
-        self.model = Transducer.from_conf(conf.model_conf(), self.tokenizer.vocab_size)
-        if conf.ctc_scale > 0 and self.model.ctc_proj is None:
+        self.model = build_model(conf, self.tokenizer.vocab_size)
+        if conf.ctc_scale > 0 and getattr(self.model, "ctc_proj", None) is None:
             raise FairstreamError("ctc_scale > 0 needs a CTC head: set model.ctc_head: true")
         if conf.init_from and not (out_dir / LATEST).exists():
             self.init_weights(Path(conf.init_from))
         self.num_params = sum(p.numel() for p in self.model.parameters())
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=conf.lr, weight_decay=conf.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, conf))
-        cuts = load_cuts(fbank_dir, "train")
+        cuts = load_cuts(fbank_dir, "train", prefix=TASKS[conf.task])
         if conf.feature_norm_cuts and not conf.init_from and not (out_dir / LATEST).exists():
             set_feature_stats(self.model, *feature_stats(cuts, conf.feature_norm_cuts))
         self.loader, self.sampler = make_train_loader(
@@ -262,12 +285,39 @@ class Trainer:
         t_max = int(x_lens.max())
         return x[:, :t_max], x_lens, ys
 
+    def session_targets(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, list, list]:
+        """Multitalker: per-channel ``<sot> w... <eot>`` targets and turn frames of each session."""
+        from steps.multitalker.model import token_ref_frames
+        from steps.multitalker.targets import cut_targets
+
+        x, sup = batch["inputs"], batch["supervisions"]
+        row_cut: dict[int, Any] = {}
+        for i, c in zip(sup["sequence_idx"].tolist(), sup["cut"], strict=True):
+            row_cut.setdefault(i, c)
+        cuts = [row_cut[i] for i in range(x.size(0))]
+        lens = [min(c.num_frames, x.size(1)) for c in cuts]
+        x_lens = torch.tensor(lens, dtype=torch.int64)
+        tg = [cut_targets(c, self.tokenizer, num_feature_frames=n) for c, n in zip(cuts, lens, strict=True)]
+        channels = range(self.model.num_channels)
+        ys = [[t.channels[ch].tokens for t in tg] for ch in channels]
+        refs = [[token_ref_frames(c.tokens, c.sot_frames, c.eot_frames) for c in (t.channels[ch] for t in tg)]
+                for ch in channels]  # fmt: skip
+        return x[:, : int(x_lens.max())], x_lens, ys, refs
+
     def train_step(self, batch: dict) -> dict[str, float] | None:
+        self.ddp_model.train()
+        if self.conf.task == "multitalker":
+            x, x_lens, ys, refs = self.session_targets(batch)
+            c = self.conf
+            out = self.ddp_model(
+                x, x_lens, ys, refs, latency_weight=c.latency_weight, prune_range=c.prune_range,
+                am_scale=c.am_scale, lm_scale=c.lm_scale, loss_backend=c.loss_backend,
+            )  # fmt: skip
+            return self.update(out, x_lens)
         prepared = self.batch_targets(batch)
         if prepared is None:
             return None
         x, x_lens, ys = prepared
-        self.ddp_model.train()
         out = self.ddp_model(
             x,
             x_lens,
@@ -278,6 +328,10 @@ class Trainer:
             self.conf.loss_backend,
             with_ctc=self.conf.ctc_scale > 0,
         )
+        return self.update(out, x_lens)
+
+    def update(self, out: tuple[torch.Tensor, ...], x_lens: torch.Tensor) -> dict[str, float]:
+        """One optimiser step from the model's (simple, pruned, encoder lengths[, ctc]) sums."""
         simple, pruned, enc_lens = out[:3]
         s_scale, p_scale = loss_scales(self.step, self.conf)
         n_frames = float(enc_lens.sum())
