@@ -79,8 +79,16 @@ def load_model(model_dir: Path, lang_dir: Path, avg: int = 1) -> tuple[Transduce
     tokenizer = Tokenizer(bpe)
     if tokenizer.vocab_size != meta["vocab_size"]:
         raise FairstreamError(f"{bpe} has {tokenizer.vocab_size} pieces, the model {meta['vocab_size']}")
-    conf = from_dict(ModelConf, dict(meta["model_conf"]), where=f"{paths[-1]}: model_conf")
-    model = Transducer.from_conf(conf, meta["vocab_size"])
+    where = f"{paths[-1]}: model_conf"
+    if meta.get("task", "transducer") == "multitalker":  # the separator (steps/decode_sessions.py)
+        from steps.multitalker.model import SeparatorConf, SeparatorTransducer
+
+        conf = from_dict(SeparatorConf, dict(meta["model_conf"]), where=where)
+        num_features = int(conf.encoder_conf.get("num_features", 80))
+        model: Transducer = SeparatorTransducer(conf, meta["vocab_size"], num_features)
+    else:
+        conf = from_dict(ModelConf, dict(meta["model_conf"]), where=where)
+        model = Transducer.from_conf(conf, meta["vocab_size"])
     state = average_state_dicts(paths) if len(paths) > 1 else meta["model"]
     try:
         model.load_state_dict(state)

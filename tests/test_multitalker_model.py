@@ -190,7 +190,10 @@ def test_one_trainer_trains_the_separator(tiny_fbank: Path, tiny_lang: Path, tmp
     from tests.conftest import run_step
 
     sessions = tmp_path / "sessions"
-    run_step("local.make_sessions", "--splits", "train", "--seed", "1", tiny_fbank, sessions)
+    small = tmp_path / "sessions.yaml"  # the tiny dev split has 4 speakers x 3 utterances
+    small.write_text("eval:\n  min_duration: 8.0\n  max_duration: 20.0\n  passes: 2\n")
+    run_step("local.make_sessions", "--conf", small, "--splits", "train,dev", "--seed", "1", tiny_fbank,
+             sessions)  # fmt: skip
     conf = tmp_path / "mt.yaml"
     conf.write_text(
         "task: multitalker\nlatency_weight: 0.05\nmax_steps: 4\nwarmup_steps: 2\nloss_warmup_steps: 2\n"
@@ -210,3 +213,25 @@ def test_one_trainer_trains_the_separator(tiny_fbank: Path, tiny_lang: Path, tmp
     proc = run_step("steps.train_transducer", "--conf", bad, "--lang-dir", tiny_lang, sessions,
                     tmp_path / "x", check=False)  # fmt: skip
     assert proc.returncode != 0 and "unknown task 'nonsense'" in proc.stderr
+
+    # decoding: both channels streamed, turns parsed, labelled by a (random) speaker embedder, scored
+    from dataclasses import asdict
+
+    from steps.sv.model import ExtractorConf, TdnnExtractor
+
+    sv = tmp_path / "sv"
+    sv.mkdir()
+    econf = ExtractorConf(channels=16, pool_channels=32, attention_dim=8, embed_dim=8)
+    torch.save({"model_conf": asdict(econf), "model": TdnnExtractor(econf).state_dict()}, sv / "extractor.pt")
+    dec = tmp_path / "dec"
+    run_step("steps.decode_sessions", "--splits", "dev", "--xvector-model", sv, out, sessions, dec)
+    m = json.loads((dec / "metrics.json").read_text())["dev"]
+    n_sessions = len(list(load_manifest(sessions / "sessions_dev.jsonl.gz")))
+    assert m["sessions"] == n_sessions and m["rtf"] > 0
+    assert m["orc_wer"]["words"] > 0 and m["cp_wer"] is not None
+    assert m["turn_count"]["sessions"] == n_sessions and 0 <= m["turn_count"]["channel_accuracy"] <= 1
+    assert {"der_collar_0", "der_collar_0.25"} <= set(m)
+    assert m["der_collar_0.25"]["total"] <= m["der_collar_0"]["total"]  # the collar removes scored time
+    turns = json.loads((dec / "turns_dev.json").read_text())
+    assert set(turns) == {c.id for c in load_manifest(sessions / "sessions_dev.jsonl.gz")}
+    assert (dec / "dev.rttm").is_file() and (dec / "dev_ref.rttm").read_text().startswith("SPEAKER")

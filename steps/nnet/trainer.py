@@ -207,6 +207,7 @@ class Trainer:
             "epoch": self.epoch,
             "counters": dict(self.counters),
             "model_conf": self.conf.model,
+            "task": self.conf.task,
             "vocab_size": self.tokenizer.vocab_size,
             "bpe_digest": self.bpe_digest,
         }

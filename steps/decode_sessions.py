@@ -1,0 +1,203 @@
+"""Stage 10b: streaming two-channel decoding of multi-party sessions, then speaker-segmented output.
+
+    python -m steps.decode_sessions exp/multitalker exp/sessions exp/decode/multitalker \
+        --xvector-model exp/sv/none/model
+
+Per session (``SESSIONS_DIR/sessions_<split>.jsonl.gz``, local/make_sessions.py): the features go
+through the separator chunk by chunk (``--chunk-ms``), both channels are searched greedily at
+once, and each channel's ``<sot> … <eot>`` groups become turns timed by their emission frames
+(steps/multitalker/targets.py ``parse_channels``).  Diarization-segmented output: one speaker
+embedding per decoded turn (the speaker-verification extractor on the turn's span of the
+mixture), agglomerative clustering per session (cosine threshold ``--cluster-threshold``), and
+the labelled turns as ``<split>.rttm`` and ``turns_<split>.json`` (speaker, start, end, text,
+channel).  Scores (steps/multitalker/metrics.py, diarization.py): ORC-WER (channels), cpWER
+(speakers), DER with and without a 0.25 s collar, turn-counting accuracy, ``<sot>``/``<eot>``
+emission latency against the reference boundaries, and RTF, in ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import torch
+from lhotse import load_manifest
+from tqdm import tqdm
+
+from steps.decode_transducer import load_model
+from steps.multitalker.diarization import corpus_der, label_turns, write_rttm
+from steps.multitalker.metrics import score_sessions
+from steps.multitalker.model import SeparatorTransducer
+from steps.multitalker.targets import parse_channels
+from steps.multitalker.turns import Turn, turns_from_cut
+from steps.nnet.search import GreedySearch
+from steps.utils import FairstreamError, read_config, require_complete, stage_output, write_json_atomic
+from steps.utils.cli import CONTEXT, step_main
+
+log = logging.getLogger(__name__)
+FRAME_SHIFT = 0.01  # fbank frame shift (s)
+
+
+@torch.inference_mode()
+def decode_session(
+    model: SeparatorTransducer, feats: torch.Tensor, chunk_frames: int, max_sym: int = 3
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Tokens and emission frames of every channel for one (T, F) session, streamed in chunks."""
+    searches = [GreedySearch(model, max_sym) for _ in range(model.num_channels)]
+    states = [s.init(1) for s in searches]
+    enc_state = model.init_channel_state(1)
+    x = feats.unsqueeze(0)
+    for i in range(0, x.size(1), chunk_frames):
+        outs, enc_state = model.stream_channels(x[:, i : i + chunk_frames], enc_state)
+        for search, st, enc in zip(searches, states, outs, strict=True):
+            if enc.size(1):
+                search.advance(enc, [enc.size(1)], st)
+    for search, st, enc in zip(searches, states, model.flush_channels(enc_state), strict=True):
+        if enc.size(1):
+            search.advance(enc, [enc.size(1)], st)
+    ctx = model.predictor.context_size
+    best = [search.best(st[0]) for search, st in zip(searches, states, strict=True)]
+    return [h.tokens(ctx) for h in best], [h.frames for h in best]
+
+
+def embed_turns(extractor: Any, feats: np.ndarray, turns: list[Turn]) -> np.ndarray:
+    """One speaker embedding per turn, from the mixture's features over the turn's span."""
+    from steps.sv.extract import embed_features
+
+    out = []
+    for t in turns:
+        a = max(0, int(t.start / FRAME_SHIFT))
+        b = min(len(feats), max(a + 1, int(np.ceil(t.end / FRAME_SHIFT))))
+        out.append(embed_features(extractor, feats[a:b]))
+    return np.stack(out) if out else np.zeros((0, 1), dtype=np.float32)
+
+
+def turn_json(t: Turn) -> dict[str, Any]:
+    return {
+        "speaker": t.speaker,
+        "start": round(t.start, 3),
+        "end": round(t.end, 3),
+        "channel": t.channel,
+        "text": t.text,
+    }
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("sessions_dir", type=click.Path(path_type=Path))
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--splits", default="dev,test", show_default=True, help="Comma-separated session splits.")
+@click.option("--avg", type=int, default=1, show_default=True, help="Average the last K epoch checkpoints.")
+@click.option("--chunk-ms", type=int, default=320, show_default=True, help="Streaming chunk (ms of audio).")
+@click.option(
+    "--lang-dir", type=click.Path(path_type=Path), default=None, help="Default: the training run's."
+)
+@click.option(
+    "--xvector-model",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Speaker embedder (train_speaker_embedder output); without it: no speaker labels, cpWER, DER.",
+)
+@click.option(
+    "--cluster-threshold",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Cosine distance below which turn clusters merge.",
+)
+@click.option("--collar", type=float, default=0.25, show_default=True, help="DER collar (s, each side).")
+@click.option("--num-threads", type=int, default=1, show_default=True)
+@click.option("--force", is_flag=True, help="Redo even if OUT_DIR is complete.")
+@step_main
+def main(
+    model_dir: Path,
+    sessions_dir: Path,
+    out_dir: Path,
+    splits: str,
+    avg: int,
+    chunk_ms: int,
+    lang_dir: Path | None,
+    xvector_model: Path | None,
+    cluster_threshold: float,
+    collar: float,
+    num_threads: int,
+    force: bool,
+) -> None:
+    """Decode SESSIONS_DIR's sessions with the separator in MODEL_DIR into OUT_DIR."""
+    require_complete(sessions_dir, "sessions")
+    require_complete(model_dir, "model")
+    lang = lang_dir or Path(read_config(model_dir)["lang_dir"])
+    torch.set_num_threads(num_threads)
+    model, tokenizer, _ = load_model(model_dir, lang, avg)
+    if not isinstance(model, SeparatorTransducer):
+        raise FairstreamError(f"{model_dir} holds a single-channel transducer; use steps.decode_transducer")
+    extractor = None
+    if xvector_model is not None:
+        from steps.sv.extract import load_extractor
+
+        extractor = load_extractor(xvector_model)
+    sub = int(getattr(model.encoder, "subsampling", 4))
+    stride = FRAME_SHIFT * sub
+    cfg = {
+        "model_dir": str(model_dir),
+        "sessions_dir": str(sessions_dir),
+        "splits": splits,
+        "avg": avg,
+        "chunk_ms": chunk_ms,
+        "lang_dir": str(lang),
+        "xvector_model": str(xvector_model) if xvector_model else None,
+        "cluster_threshold": cluster_threshold,
+        "collar": collar,
+    }
+    chunk_frames = max(1, round(chunk_ms / 1000 / FRAME_SHIFT))
+    with stage_output(out_dir, cfg, force) as out:
+        metrics: dict[str, Any] = {}
+        for split in [s for s in splits.split(",") if s]:
+            path = sessions_dir / f"sessions_{split}.jsonl.gz"
+            if not path.is_file():
+                raise FairstreamError(f"missing {path}")
+            refs, hyps, per_turn, audio, spent = {}, {}, {}, 0.0, 0.0
+            for cut in tqdm(list(load_manifest(path)), desc=f"decode {split}", unit="session"):
+                feats = torch.from_numpy(np.asarray(cut.load_features(), dtype=np.float32))
+                t0 = time.perf_counter()
+                toks, frames = decode_session(model, feats, chunk_frames)
+                spent += time.perf_counter() - t0
+                audio += cut.duration
+                turns = parse_channels(toks, frames, tokenizer.decode, frame_stride=stride)
+                if extractor is not None and turns:
+                    emb = embed_turns(extractor, feats.numpy(), turns)
+                    turns = label_turns(turns, emb, threshold=cluster_threshold, max_speakers=4)
+                refs[cut.id] = turns_from_cut(cut)
+                hyps[cut.id] = turns
+                per_turn[cut.id] = [turn_json(t) for t in turns]
+            scores = score_sessions(refs, hyps, frame_stride=stride, num_channels=model.num_channels)
+            m: dict[str, Any] = {k: v for k, v in scores.items() if k != "per_session"}
+            m.update(
+                {
+                    "sessions": len(refs),
+                    "audio_seconds": round(audio, 2),
+                    "rtf": round(spent / max(audio, 1e-9), 4),
+                }
+            )
+            if extractor is not None:
+                for c in (0.0, collar):
+                    total, _ = corpus_der(refs, hyps, collar=c)
+                    m[f"der_collar_{c:g}"] = {k: round(v, 4) for k, v in total.as_dict().items()}
+                write_rttm(out.path / f"{split}.rttm", hyps)
+            write_rttm(out.path / f"{split}_ref.rttm", refs)
+            write_json_atomic(out.path / f"turns_{split}.json", per_turn)
+            write_json_atomic(out.path / f"scores_{split}.json", scores["per_session"])
+            metrics[split] = m
+            log.info(
+                "%s: %s", split, json.dumps({k: m[k] for k in ("orc_wer", "cp_wer", "turn_count") if k in m})
+            )
+        write_json_atomic(out.path / "metrics.json", metrics)
+
+
+if __name__ == "__main__":
+    main()
