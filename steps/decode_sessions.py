@@ -36,7 +36,14 @@ from steps.multitalker.model import SeparatorTransducer
 from steps.multitalker.targets import parse_channels
 from steps.multitalker.turns import Turn, turns_from_cut
 from steps.nnet.search import GreedySearch
-from steps.utils import FairstreamError, read_config, require_complete, stage_output, write_json_atomic
+from steps.utils import (
+    FairstreamError,
+    read_config,
+    require_complete,
+    stage_output,
+    write_json_atomic,
+    write_text_atomic,
+)
 from steps.utils.cli import CONTEXT, step_main
 
 log = logging.getLogger(__name__)
@@ -85,6 +92,54 @@ def turn_json(t: Turn) -> dict[str, Any]:
         "channel": t.channel,
         "text": t.text,
     }
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _s(stats: dict[str, Any], key: str) -> str:
+    v = stats.get(key)
+    return "–" if v is None else f"{v:.2f}"
+
+
+def report_md(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
+    """RESULTS.md section: one row per split."""
+    rows = []
+    for split, m in metrics.items():
+        der = m.get("der_collar_0.25") or {}
+        der0 = m.get("der_collar_0") or {}
+        cp = m.get("cp_wer") or {}
+        tc = m["turn_count"]
+        rows.append(
+            f"| {split} | {m['sessions']} | {m['audio_seconds'] / 3600:.2f} | {m['orc_wer']['wer']:.2f} | "
+            f"{cp.get('wer', '–')} | {_pct(der.get('der'))} | {_pct(der0.get('der'))} | "
+            f"{_pct(tc['session_accuracy'])} | {_pct(tc['channel_accuracy'])} | "
+            f"{tc['mean_abs_turn_diff']:.2f} | "
+            f"{_s(m['sot_latency'], 'mean')} / {_s(m['sot_latency'], 'p90')} | "
+            f"{_s(m['eot_latency'], 'mean')} / {_s(m['eot_latency'], 'p90')} | {m['rtf']:.3f} |"
+        )
+    return "\n".join(
+        [
+            "## Multi-talker sessions: separator-transducer-segmenter (stage 10)",
+            "",
+            f"`python -m steps.decode_sessions {cfg['model_dir']} {cfg['sessions_dir']} OUT "
+            f"--xvector-model {cfg['xvector_model']}` (streaming, {cfg['chunk_ms']} ms chunks, both channels "
+            "greedy, one thread). ORC-WER: reference turns assigned to output channels optimally; cpWER: "
+            "decoded turns labelled by clustering their speaker embeddings (cosine threshold "
+            f"{cfg['cluster_threshold']}), words concatenated per speaker, best speaker mapping; DER with a "
+            f"{cfg['collar']} s collar each side of reference boundaries and without; turn count: sessions / "
+            "channels whose number of decoded turns equals the reference's; latency: decoded `<sot>`/`<eot>` "
+            "time minus the reference turn start/end (s; positive = late), mean / 90th percentile.",
+            "",
+            "| split | sessions | hours | ORC-WER | cpWER | DER (collar) | DER (none) | "
+            "turn count sessions (%) | turn count channels (%) | mean abs turn diff | "
+            "`<sot>` latency mean / p90 | `<eot>` latency mean / p90 | RTF |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
 
 
 @click.command(context_settings=CONTEXT)
@@ -197,6 +252,7 @@ def main(
                 "%s: %s", split, json.dumps({k: m[k] for k in ("orc_wer", "cp_wer", "turn_count") if k in m})
             )
         write_json_atomic(out.path / "metrics.json", metrics)
+        write_text_atomic(out.path / "report.md", report_md(metrics, cfg))
 
 
 if __name__ == "__main__":

@@ -235,3 +235,5 @@ def test_one_trainer_trains_the_separator(tiny_fbank: Path, tiny_lang: Path, tmp
     turns = json.loads((dec / "turns_dev.json").read_text())
     assert set(turns) == {c.id for c in load_manifest(sessions / "sessions_dev.jsonl.gz")}
     assert (dec / "dev.rttm").is_file() and (dec / "dev_ref.rttm").read_text().startswith("SPEAKER")
+    report = (dec / "report.md").read_text()
+    assert report.startswith("## Multi-talker") and report.count("\n| dev | ") == 1
