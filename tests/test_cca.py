@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from steps.nnet.encoders.cca import CcaTransformer, cca_flops, distance_buckets
 from steps.nnet.flops import count_flops
 from steps.nnet.registry import ENCODERS, build_encoder
 from steps.utils import FairstreamError
-from tests.conftest import run_step
+from tests.conftest import run_step, stream_all
 from tests.test_transducer import TINY_TRAIN
 
 NF = 20
@@ -36,12 +36,7 @@ SMALL = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(name: str = "cca", seed: int = 0, **over: object) -> CcaTransformer:
@@ -58,16 +53,6 @@ def tiny(name: str = "cca", seed: int = 0, **over: object) -> CcaTransformer:
 def mixed(seed: int = 0, **over: object) -> CcaTransformer:
     """A gated encoder whose untrained arbitrators keep roughly half of the blocks."""
     return tiny("cca", seed, gate_bias=0.0, **over)
-
-
-def stream_all(enc: CcaTransformer, x: Tensor, chunk: int) -> Tensor:
-    state, outs = enc.init_state(x.size(0)), []
-    with torch.no_grad():
-        for i in range(0, x.size(1), chunk):
-            y, state = enc.stream(x[:, i : i + chunk], state)
-            outs.append(y)
-        outs.append(enc.flush(state))
-    return torch.cat(outs, dim=1)
 
 
 def test_registered() -> None:

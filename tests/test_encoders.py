@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from steps.nnet.encoders.conformer import chunk_mask
 from steps.nnet.flops import count_flops, encoder_flops_per_second, lstm_flops
 from steps.nnet.registry import ENCODERS, build_encoder
 from steps.utils import FairstreamError
-from tests.conftest import REPO, run_step
+from tests.conftest import REPO, run_step, stream_all
 from tests.test_transducer import TINY_TRAIN
 
 NF = 20
@@ -36,12 +35,7 @@ TINY: dict[str, dict] = {
 NEW = ["convrnnt", "conformer", "contextnet"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(name: str, **over: object) -> StreamingEncoder:
@@ -51,16 +45,6 @@ def tiny(name: str, **over: object) -> StreamingEncoder:
     # non-trivial global feature normalisation, so every streaming test covers it too
     enc.subsample.set_feature_stats(torch.randn(NF), torch.rand(NF) + 0.5)
     return enc
-
-
-def stream_all(enc: StreamingEncoder, x: Tensor, chunk: int) -> Tensor:
-    state, outs = enc.init_state(x.size(0)), []
-    with torch.no_grad():
-        for i in range(0, x.size(1), chunk):
-            y, state = enc.stream(x[:, i : i + chunk], state)
-            outs.append(y)
-        outs.append(enc.flush(state))
-    return torch.cat(outs, dim=1)
 
 
 def test_every_encoder_has_a_tiny_config() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,7 @@ from steps.nnet.streaming import load_features
 TINY = {"hidden_dim": 24, "num_layers": 1, "output_dim": 24, "subsampling_channels": 4}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(vocab: int = 12, seed: int = 0, **kw: object) -> SeparatorTransducer:
