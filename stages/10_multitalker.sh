@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Stage 10: multi-party sessions, the separator-transducer-segmenter, speaker-segmented decoding.
+# Stage 10: multi-party sessions, the separator-transducer-segmenter (SepTDS), speaker-segmented
+# decoding, against the single-talker baseline.
 # 1. FBANK_DIR's utterances -> SESSIONS_DIR (local/make_sessions.py: training mixtures of 1-2
 #    talkers; dev/test sessions of 20-60 s with 2-4 speakers, <= 2 at once, 0-40% overlap);
-# 2. train CONF (task: multitalker) on the training mixtures -> EXP_DIR/multitalker;
+# 2. train CONF (task: multitalker) -> OUT_DIR/septds, and the same with the latency penalty off
+#    -> OUT_DIR/septds_nolat;
 # 3. stream dev/test sessions through both channels, turns from <sot>/<eot>, speaker labels from
-#    XVECTOR_MODEL's embeddings of each turn -> EXP_DIR/multitalker_decode (RTTM, turns JSON,
-#    ORC-WER, cpWER, DER, turn counting, turn-token latency, RTF; report.md).
+#    XVECTOR_MODEL's embeddings of each turn -> OUT_DIR/<system>_decode (RTTM, turns JSON,
+#    ORC-WER, cpWER, DER, turn counting, turn-token latency, RTF); the single-talker BASELINE_MODEL
+#    decodes energy-VAD segments of the same sessions -> OUT_DIR/single_vad_decode;
+# 4. OUT_DIR/report.md + timeline.png (steps.report_multitalker).
 # usage: 10_multitalker.sh [--conf conf/train/multitalker.yaml] [--sessions-conf YAML] [--avg K]
 #                          [--chunk-ms N] [--seed N] [--force]
-#                          FBANK_DIR LANG_DIR XVECTOR_MODEL SESSIONS_DIR EXP_DIR
+#                          FBANK_DIR LANG_DIR XVECTOR_MODEL BASELINE_MODEL SESSIONS_DIR OUT_DIR
 set -euo pipefail
 conf=conf/train/multitalker.yaml sessions_conf= avg=2 chunk_ms=320 seed=42 force=()
-while [ $# -gt 5 ]; do
+while [ $# -gt 6 ]; do
   case "$1" in
     --conf) conf=$2; shift 2 ;;
     --sessions-conf) sessions_conf=$2; shift 2 ;;
@@ -22,19 +26,30 @@ while [ $# -gt 5 ]; do
     *) echo "ERROR: $0: unknown option $1" >&2; exit 1 ;;
   esac
 done
-if [ $# -ne 5 ]; then
-  echo "usage: $0 [options] FBANK_DIR LANG_DIR XVECTOR_MODEL SESSIONS_DIR EXP_DIR" >&2
+if [ $# -ne 6 ]; then
+  echo "usage: $0 [options] FBANK_DIR LANG_DIR XVECTOR_MODEL BASELINE_MODEL SESSIONS_DIR OUT_DIR" >&2
   exit 1
 fi
-fbank=$1 lang=$2 xvector=$3 sessions=$4 exp=$5
+fbank=$1 lang=$2 xvector=$3 baseline=$4 sessions=$5 out=$6
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [10_multitalker] $*" >&2; }
+decode() {  # decode NAME MODEL_DIR
+  log "speaker-segmented decoding of dev/test sessions with $1 -> $out/$1_decode"
+  python -m steps.decode_sessions --avg "$3" --chunk-ms "$chunk_ms" --xvector-model "$xvector" \
+    "${force[@]}" "$2" "$sessions" "$out/$1_decode"
+}
 
 log "sessions $fbank -> $sessions"
 python -m local.make_sessions --seed "$seed" ${sessions_conf:+--conf "$sessions_conf"} "${force[@]}" \
   "$fbank" "$sessions"
-log "separator-transducer-segmenter ($conf) -> $exp/multitalker"
-python -m steps.train_transducer --conf "$conf" --lang-dir "$lang" --seed "$seed" "${force[@]}" \
-  "$sessions" "$exp/multitalker"
-log "speaker-segmented decoding of dev/test sessions -> $exp/multitalker_decode"
-python -m steps.decode_sessions --avg "$avg" --chunk-ms "$chunk_ms" --xvector-model "$xvector" \
-  "${force[@]}" "$exp/multitalker" "$sessions" "$exp/multitalker_decode"
+mkdir -p "$out/confs"
+python -m steps.write_finetune_conf "$conf" "$out/confs/septds.yaml"
+python -m steps.write_finetune_conf --set latency_weight=0 "$conf" "$out/confs/septds_nolat.yaml"
+for name in septds septds_nolat; do
+  log "$name ($out/confs/$name.yaml) -> $out/$name"
+  python -m steps.train_transducer --conf "$out/confs/$name.yaml" --lang-dir "$lang" --seed "$seed" \
+    "${force[@]}" "$sessions" "$out/$name"
+  decode "$name" "$out/$name" "$avg"
+done
+decode single_vad "$baseline" "$avg"
+python -m steps.report_multitalker "$out/report.md" "septds=$out/septds_decode" \
+  "septds_nolat=$out/septds_nolat_decode" "single_vad=$out/single_vad_decode"

@@ -1,4 +1,4 @@
-"""Stage 10b: streaming two-channel decoding of multi-party sessions, then speaker-segmented output.
+"""Stage 10: streaming two-channel decoding of multi-party sessions, then speaker-segmented output.
 
     python -m steps.decode_sessions exp/multitalker exp/sessions exp/decode/multitalker \
         --xvector-model exp/sv/none/model
@@ -10,9 +10,11 @@ once, and each channel's ``<sot> … <eot>`` groups become turns timed by their 
 embedding per decoded turn (the speaker-verification extractor on the turn's span of the
 mixture), agglomerative clustering per session (cosine threshold ``--cluster-threshold``), and
 the labelled turns as ``<split>.rttm`` and ``turns_<split>.json`` (speaker, start, end, text,
-channel).  Scores (steps/multitalker/metrics.py, diarization.py): ORC-WER (channels), cpWER
-(speakers), DER with and without a 0.25 s collar, turn-counting accuracy, ``<sot>``/``<eot>``
-emission latency against the reference boundaries, and RTF, in ``metrics.json``.
+channel).  A single-talker transducer in MODEL_DIR is the baseline: energy-VAD segments of the
+mixture (steps/multitalker/vad.py), each decoded on its own, are its turns (one channel).
+Scores (steps/multitalker/metrics.py, diarization.py): ORC-WER (channels), cpWER (speakers), DER
+with and without a 0.25 s collar, turn-counting accuracy, ``<sot>``/``<eot>`` emission latency
+against the reference boundaries, and RTF, in ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -35,14 +37,15 @@ from steps.multitalker.metrics import score_sessions
 from steps.multitalker.model import SeparatorTransducer
 from steps.multitalker.targets import parse_channels
 from steps.multitalker.turns import Turn, turns_from_cut
+from steps.multitalker.vad import energy_vad
 from steps.nnet.search import GreedySearch
+from steps.nnet.transducer import Transducer
 from steps.utils import (
     FairstreamError,
     read_config,
     require_complete,
     stage_output,
     write_json_atomic,
-    write_text_atomic,
 )
 from steps.utils.cli import CONTEXT, step_main
 
@@ -52,24 +55,52 @@ FRAME_SHIFT = 0.01  # fbank frame shift (s)
 
 @torch.inference_mode()
 def decode_session(
-    model: SeparatorTransducer, feats: torch.Tensor, chunk_frames: int, max_sym: int = 3
+    model: Transducer, feats: torch.Tensor, chunk_frames: int, max_sym: int = 3
 ) -> tuple[list[list[int]], list[list[int]]]:
-    """Tokens and emission frames of every channel for one (T, F) session, streamed in chunks."""
-    searches = [GreedySearch(model, max_sym) for _ in range(model.num_channels)]
+    """Tokens and emission frames of every output channel for one (T, F) input, streamed in
+    chunks: the separator's channels, or the single channel of a plain transducer."""
+    if isinstance(model, SeparatorTransducer):
+        n, enc_state = model.num_channels, model.init_channel_state(1)
+        step, flush = model.stream_channels, model.flush_channels
+    else:
+        n, enc_state = 1, model.encoder.init_state(1)
+
+        def step(chunk: torch.Tensor, st: Any) -> tuple[list[torch.Tensor], Any]:
+            out, st = model.encoder.stream(chunk, st)
+            return [out], st
+
+        def flush(st: Any) -> list[torch.Tensor]:
+            return [model.encoder.flush(st)]
+
+    searches = [GreedySearch(model, max_sym) for _ in range(n)]
     states = [s.init(1) for s in searches]
-    enc_state = model.init_channel_state(1)
     x = feats.unsqueeze(0)
     for i in range(0, x.size(1), chunk_frames):
-        outs, enc_state = model.stream_channels(x[:, i : i + chunk_frames], enc_state)
+        outs, enc_state = step(x[:, i : i + chunk_frames], enc_state)
         for search, st, enc in zip(searches, states, outs, strict=True):
             if enc.size(1):
                 search.advance(enc, [enc.size(1)], st)
-    for search, st, enc in zip(searches, states, model.flush_channels(enc_state), strict=True):
+    for search, st, enc in zip(searches, states, flush(enc_state), strict=True):
         if enc.size(1):
             search.advance(enc, [enc.size(1)], st)
     ctx = model.predictor.context_size
     best = [search.best(st[0]) for search, st in zip(searches, states, strict=True)]
     return [h.tokens(ctx) for h in best], [h.frames for h in best]
+
+
+def decode_vad_segments(
+    model: Transducer, feats: torch.Tensor, chunk_frames: int, decode: Any
+) -> list[Turn]:
+    """The single-talker baseline: energy-VAD segments of the mixture, each streamed through a
+    plain transducer; every non-empty segment is a turn on channel 0, timed by the VAD."""
+    turns = []
+    for a, b in energy_vad(feats.numpy(), FRAME_SHIFT):
+        seg = feats[round(a / FRAME_SHIFT) : round(b / FRAME_SHIFT)]
+        toks, _ = decode_session(model, seg, chunk_frames)
+        text = decode(toks[0]).strip()
+        if text:
+            turns.append(Turn(start=a, end=b, text=text, channel=0))
+    return turns
 
 
 def embed_turns(extractor: Any, feats: np.ndarray, turns: list[Turn]) -> np.ndarray:
@@ -92,54 +123,6 @@ def turn_json(t: Turn) -> dict[str, Any]:
         "channel": t.channel,
         "text": t.text,
     }
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}"
-
-
-def _s(stats: dict[str, Any], key: str) -> str:
-    v = stats.get(key)
-    return "–" if v is None else f"{v:.2f}"
-
-
-def report_md(metrics: dict[str, Any], cfg: dict[str, Any]) -> str:
-    """RESULTS.md section: one row per split."""
-    rows = []
-    for split, m in metrics.items():
-        der = m.get("der_collar_0.25") or {}
-        der0 = m.get("der_collar_0") or {}
-        cp = m.get("cp_wer") or {}
-        tc = m["turn_count"]
-        rows.append(
-            f"| {split} | {m['sessions']} | {m['audio_seconds'] / 3600:.2f} | {m['orc_wer']['wer']:.2f} | "
-            f"{cp.get('wer', '–')} | {_pct(der.get('der'))} | {_pct(der0.get('der'))} | "
-            f"{_pct(tc['session_accuracy'])} | {_pct(tc['channel_accuracy'])} | "
-            f"{tc['mean_abs_turn_diff']:.2f} | "
-            f"{_s(m['sot_latency'], 'mean')} / {_s(m['sot_latency'], 'p90')} | "
-            f"{_s(m['eot_latency'], 'mean')} / {_s(m['eot_latency'], 'p90')} | {m['rtf']:.3f} |"
-        )
-    return "\n".join(
-        [
-            "## Multi-talker sessions: separator-transducer-segmenter (stage 10)",
-            "",
-            f"`python -m steps.decode_sessions {cfg['model_dir']} {cfg['sessions_dir']} OUT "
-            f"--xvector-model {cfg['xvector_model']}` (streaming, {cfg['chunk_ms']} ms chunks, both channels "
-            "greedy, one thread). ORC-WER: reference turns assigned to output channels optimally; cpWER: "
-            "decoded turns labelled by clustering their speaker embeddings (cosine threshold "
-            f"{cfg['cluster_threshold']}), words concatenated per speaker, best speaker mapping; DER with a "
-            f"{cfg['collar']} s collar each side of reference boundaries and without; turn count: sessions / "
-            "channels whose number of decoded turns equals the reference's; latency: decoded `<sot>`/`<eot>` "
-            "time minus the reference turn start/end (s; positive = late), mean / 90th percentile.",
-            "",
-            "| split | sessions | hours | ORC-WER | cpWER | DER (collar) | DER (none) | "
-            "turn count sessions (%) | turn count channels (%) | mean abs turn diff | "
-            "`<sot>` latency mean / p90 | `<eot>` latency mean / p90 | RTF |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-            *rows,
-            "",
-        ]
-    )
 
 
 @click.command(context_settings=CONTEXT)
@@ -189,8 +172,9 @@ def main(
     lang = lang_dir or Path(read_config(model_dir)["lang_dir"])
     torch.set_num_threads(num_threads)
     model, tokenizer, _ = load_model(model_dir, lang, avg)
-    if not isinstance(model, SeparatorTransducer):
-        raise FairstreamError(f"{model_dir} holds a single-channel transducer; use steps.decode_transducer")
+    separator = isinstance(model, SeparatorTransducer)
+    if not separator:
+        log.info("%s is a single-talker transducer: decoding energy-VAD segments (the baseline)", model_dir)
     extractor = None
     if xvector_model is not None:
         from steps.sv.extract import load_extractor
@@ -220,17 +204,20 @@ def main(
             for cut in tqdm(list(load_manifest(path)), desc=f"decode {split}", unit="session"):
                 feats = torch.from_numpy(np.asarray(cut.load_features(), dtype=np.float32))
                 t0 = time.perf_counter()
-                toks, frames = decode_session(model, feats, chunk_frames)
+                if separator:
+                    toks, frames = decode_session(model, feats, chunk_frames)
+                    turns = parse_channels(toks, frames, tokenizer.decode, frame_stride=stride)
+                else:
+                    turns = decode_vad_segments(model, feats, chunk_frames, tokenizer.decode)
                 spent += time.perf_counter() - t0
                 audio += cut.duration
-                turns = parse_channels(toks, frames, tokenizer.decode, frame_stride=stride)
                 if extractor is not None and turns:
                     emb = embed_turns(extractor, feats.numpy(), turns)
                     turns = label_turns(turns, emb, threshold=cluster_threshold, max_speakers=4)
                 refs[cut.id] = turns_from_cut(cut)
                 hyps[cut.id] = turns
                 per_turn[cut.id] = [turn_json(t) for t in turns]
-            scores = score_sessions(refs, hyps, frame_stride=stride, num_channels=model.num_channels)
+            scores = score_sessions(refs, hyps, frame_stride=stride)
             m: dict[str, Any] = {k: v for k, v in scores.items() if k != "per_session"}
             m.update(
                 {
@@ -252,7 +239,6 @@ def main(
                 "%s: %s", split, json.dumps({k: m[k] for k in ("orc_wer", "cp_wer", "turn_count") if k in m})
             )
         write_json_atomic(out.path / "metrics.json", metrics)
-        write_text_atomic(out.path / "report.md", report_md(metrics, cfg))
 
 
 if __name__ == "__main__":

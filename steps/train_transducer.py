@@ -24,19 +24,24 @@ from steps.utils.stage import config_digest, is_complete, partial_dir
 log = logging.getLogger(__name__)
 
 
+def check_train_conf(data: dict, where: str) -> TrainConf:
+    """A training config with its model and data blocks checked, so bad keys fail before training."""
+    conf = from_dict(TrainConf, data, where=where)
+    if conf.task == "multitalker":
+        from steps.multitalker.model import SeparatorConf
+
+        from_dict(SeparatorConf, conf.model, where=f"{where}: model")
+    else:
+        from_dict(ModelConf, conf.model, where=f"{where}: model")
+    conf.data_conf()
+    return conf
+
+
 def load_train_conf(path: Path, seed: int | None) -> TrainConf:
     data = load_yaml(path)
     if seed is not None:
         data["seed"] = seed
-    conf = from_dict(TrainConf, data, where=str(path))
-    if conf.task == "multitalker":
-        from steps.multitalker.model import SeparatorConf
-
-        from_dict(SeparatorConf, conf.model, where=f"{path}: model")  # fail early on bad keys
-    else:
-        from_dict(ModelConf, conf.model, where=f"{path}: model")
-    conf.data_conf()
-    return conf
+    return check_train_conf(data, str(path))
 
 
 @click.command(context_settings=CONTEXT)

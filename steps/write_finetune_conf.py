@@ -17,11 +17,10 @@ from typing import Any
 import click
 import yaml
 
-from steps.nnet.trainer import TrainConf
-from steps.nnet.transducer import ModelConf
+from steps.train_transducer import check_train_conf
 from steps.utils import FairstreamError, read_config, write_text_atomic
 from steps.utils.cli import CONTEXT, step_main
-from steps.utils.config import from_dict, load_yaml
+from steps.utils.config import load_yaml
 
 
 def set_key(conf: dict[str, Any], dotted: str, value: Any) -> None:
@@ -64,9 +63,7 @@ def main(template: Path, out: Path, model_from: Path | None, sets: tuple[str, ..
         if not sep or not key:
             raise FairstreamError(f"--set {item!r}: expected KEY=VALUE")
         set_key(conf, key, scalar(value))
-    train = from_dict(TrainConf, conf, where=str(out))
-    from_dict(ModelConf, train.model, where=f"{out}: model")
-    train.data_conf()
+    check_train_conf(conf, str(out))
     write_text_atomic(out, yaml.safe_dump(conf, sort_keys=False))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from lhotse import load_manifest
@@ -229,5 +230,41 @@ def test_one_trainer_trains_the_separator(tiny_fbank: Path, tiny_lang: Path, tmp
     turns = json.loads((dec / "turns_dev.json").read_text())
     assert set(turns) == {c.id for c in load_manifest(sessions / "sessions_dev.jsonl.gz")}
     assert (dec / "dev.rttm").is_file() and (dec / "dev_ref.rttm").read_text().startswith("SPEAKER")
-    report = (dec / "report.md").read_text()
-    assert report.startswith("## Multi-talker") and report.count("\n| dev | ") == 1
+
+    # the single-talker baseline over energy-VAD segments, then the stage report with both systems
+    single = tmp_path / "single.yaml"
+    single.write_text(
+        "max_steps: 2\nwarmup_steps: 1\nloss_warmup_steps: 1\ncheckpoint_every: 2\nfeature_norm_cuts: 20\n"
+        "num_threads: 1\ndata: {max_duration: 40, num_buckets: 2}\n"
+        "model:\n  encoder: lstm\n  encoder_conf: {hidden_dim: 24, num_layers: 1, output_dim: 24}\n"
+        "  predictor_dim: 16\n  joiner_dim: 16\n"
+    )
+    single_dir = tmp_path / "single"
+    run_step("steps.train_transducer", "--conf", single, "--lang-dir", tiny_lang, tiny_fbank, single_dir)
+    vad_dec = tmp_path / "vad_dec"
+    run_step("steps.decode_sessions", "--splits", "dev", "--xvector-model", sv, single_dir, sessions, vad_dec)
+    vm = json.loads((vad_dec / "metrics.json").read_text())["dev"]
+    assert vm["sessions"] == n_sessions and vm["orc_wer"]["words"] == m["orc_wer"]["words"]
+    vad_turns = json.loads((vad_dec / "turns_dev.json").read_text())
+    hyp_channels = {t["channel"] for ts in vad_turns.values() for t in ts}
+    assert hyp_channels <= {0}
+    md = tmp_path / "report" / "report.md"
+    run_step("steps.report_multitalker", "--split", "dev", md, f"septds={dec}", f"single_vad={vad_dec}")
+    text = md.read_text()
+    assert text.startswith("## Multi-talker") and "| septds | dev |" in text
+    assert "| single_vad | dev |" in text
+    assert "(timeline.png)" in text and (md.parent / "timeline.png").stat().st_size > 1000
+
+
+def test_energy_vad_finds_planted_speech() -> None:
+    from steps.multitalker.vad import energy_vad
+
+    rng = np.random.default_rng(0)
+    feats = rng.normal(-12.0, 0.3, size=(600, 20))  # 6 s of noise floor
+    feats[100:250] += 6.0  # speech 1.0-2.5 s
+    feats[262:300] += 6.0  # 0.12-s pause (bridged), speech to 3.0 s
+    feats[390:410] += 6.0  # 0.2 s blip, 0.4 s before the next speech (dropped: shorter than min_speech)
+    feats[450:560] += 6.0  # speech 4.5-5.6 s
+    segs = energy_vad(feats, 0.01, pad=0.0)
+    assert [(round(a, 2), round(b, 2)) for a, b in segs] == [(1.0, 3.0), (4.5, 5.6)]
+    assert energy_vad(np.zeros((0, 20))) == []
