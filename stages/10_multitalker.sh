@@ -44,12 +44,26 @@ python -m local.make_sessions --seed "$seed" ${sessions_conf:+--conf "$sessions_
 mkdir -p "$out/confs"
 python -m steps.write_finetune_conf "$conf" "$out/confs/septds.yaml"
 python -m steps.write_finetune_conf --set latency_weight=0 "$conf" "$out/confs/septds_nolat.yaml"
-for name in septds septds_nolat; do
-  log "$name ($out/confs/$name.yaml) -> $out/$name"
-  python -m steps.train_transducer --conf "$out/confs/$name.yaml" --lang-dir "$lang" --seed "$seed" \
-    "${force[@]}" "$sessions" "$out/$name"
-  decode "$name" "$out/$name" "$avg"
+# the two trainings side by side, one thread each (see stages/04_train.sh --jobs), logs in OUT_DIR
+names=(septds septds_nolat) pids=()
+for name in "${names[@]}"; do
+  log "$name ($out/confs/$name.yaml) -> $out/$name, log $out/train_$name.log"
+  FAIRSTREAM_TRAIN_THREADS=1 python -m steps.train_transducer --conf "$out/confs/$name.yaml" \
+    --lang-dir "$lang" --seed "$seed" "${force[@]}" "$sessions" "$out/$name" > "$out/train_$name.log" 2>&1 &
+  pids+=($!)
 done
+trap '[ "${#pids[@]}" -eq 0 ] || kill "${pids[@]}" 2>/dev/null || true' EXIT
+failed=0
+for i in "${!names[@]}"; do
+  if ! wait "${pids[$i]}"; then
+    failed=1
+    log "ERROR: ${names[$i]} failed; last lines of $out/train_${names[$i]}.log:"
+    tail -n 5 "$out/train_${names[$i]}.log" >&2
+  fi
+done
+pids=()
+[ "$failed" = 0 ] || exit 1
+for name in "${names[@]}"; do decode "$name" "$out/$name" "$avg"; done
 decode single_vad "$baseline" "$avg"
 python -m steps.report_multitalker "$out/report.md" "septds=$out/septds_decode" \
   "septds_nolat=$out/septds_nolat_decode" "single_vad=$out/single_vad_decode"
