@@ -268,3 +268,39 @@ def test_energy_vad_finds_planted_speech() -> None:
     segs = energy_vad(feats, 0.01, pad=0.0)
     assert [(round(a, 2), round(b, 2)) for a, b in segs] == [(1.0, 3.0), (4.5, 5.6)]
     assert energy_vad(np.zeros((0, 20))) == []
+
+
+def test_latency_penalty_moves_turn_tokens_earlier() -> None:
+    """The penalised lattice puts <sot>/<eot> emission earlier in expectation (occupation
+    probabilities = gradients of the total log-prob w.r.t. the symbol arcs)."""
+    from steps.rnnt import mutual_information_recursion
+    from steps.rnnt.logprobs import get_rnnt_logprobs_joint
+
+    torch.manual_seed(3)
+    y = [SOT_ID, 5, 6, EOT_ID]
+    symbols = torch.tensor([y])
+    t_len = 12
+    logits = torch.randn(1, t_len, len(y) + 1, 10, dtype=torch.float64)
+    boundary = torch.tensor([[0, 0, len(y), t_len]])
+    px, py = get_rnnt_logprobs_joint(logits, symbols, 0, boundary)
+    ref = torch.tensor([[1, -1, -1, 4]])
+    expected = []
+    for weight in (0.0, 0.5):
+        pen = turn_latency_penalty(symbols, ref, t_len, weight).double()
+        out = mutual_information_recursion(px + pen, py, boundary, return_grad=True, backend="native")
+        px_grad = out[1][0]
+        t = torch.arange(px_grad.size(-1), dtype=torch.float64)
+        assert torch.allclose(px_grad.sum(-1), torch.ones(1, len(y), dtype=torch.float64))  # each symbol once
+        expected.append((px_grad[0] * t).sum(-1))  # expected emission frame per symbol
+    plain, penalised = expected
+    assert penalised[0] < plain[0] - 0.1 and penalised[3] < plain[3] - 0.1
+
+
+def test_session_shorter_than_a_chunk_decodes() -> None:
+    from steps.decode_sessions import decode_session
+
+    model = tiny_model()
+    tokens, frames = decode_session(model, torch.randn(9, 20), chunk_frames=32)
+    assert len(tokens) == len(frames) == 2
+    assert all(len(t) == len(f) for t, f in zip(tokens, frames, strict=True))
+    assert all(0 <= fr < 3 for f in frames for fr in f)  # 9 input frames -> 3 encoder frames
