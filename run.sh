@@ -28,6 +28,7 @@ sv_stage=stages/06_sv.sh
 cohorts_stage=stages/07_cohorts.sh
 mitigate_stage=stages/08_mitigate.sh
 cca_stage=stages/09_cca.sh
+multitalker_stage=stages/10_multitalker.sh
 report_stage=stages/99_report.sh
 archs="lstm convrnnt conformer contextnet"  # architectures to train and decode (conf/train/<arch>.yaml)
 train_jobs=2           # stage-4 trainings side by side (CPU cores split between them)
@@ -54,6 +55,7 @@ stages_help="
   7  cohorts    $cohorts_stage    decodes + embeddings -> \$exp_dir/cohorts (geographic tree, geodemographic, k-means; labelled cuts)
   8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep / oversampling fine-tuning)
   9  cca        $cca_stage        fbank + lang -> \$exp_dir/transformer, \$exp_dir/cca (CCA lambda sweep vs sliding windows; compute vs WER)
+ 10  multitalker $multitalker_stage fbank + lang + embedder + baseline -> \$data_dir/sessions, \$exp_dir/multitalker (SepTDS with/without latency penalty, single-talker + VAD; RTTM, ORC/cpWER, DER)
  99  report     $report_stage     \$exp_dir -> RESULTS.md + results/*.png (tables from this run)"
 
 usage() {
@@ -164,6 +166,10 @@ run_stage 8 "mitigation (plain / EWC / oversampling) -> $exp_dir/mitigate" \
 run_stage 9 "CCA Transformer (lambdas $cca_lambdas) vs sliding window (windows $cca_windows) -> $exp_dir/cca" \
   bash "$cca_stage" --lambdas "$cca_lambdas" --windows "$cca_windows" --steps "$cca_steps" \
     --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" "$data_dir/fbank" "$lang_dir" "$exp_dir" "$exp_dir/cca"
+run_stage 10 "multi-talker sessions -> $data_dir/sessions, $exp_dir/multitalker" \
+  bash "$multitalker_stage" --avg "$avg" --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" \
+    "$data_dir/fbank" "$lang_dir" "$exp_dir/sv/${_svs[0]}/model" "$exp_dir/${_archs[0]}" "$data_dir/sessions" \
+    "$exp_dir/multitalker"
 run_stage 99 "report $exp_dir -> RESULTS.md" \
   bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command"
 log "finished stages $stage..$stop_stage in $((SECONDS - run_t0)) s"

@@ -283,7 +283,26 @@ def plot_tradeoff(results: dict[str, Any], reference: str, split: str, path: Pat
     return True
 
 
-def report_fragment(command: str, settings: str, tables: str, plot: str | None) -> str:
+UNCONVERGED_WER = 50.0  # a reference above this recognises little: its relative WER changes say nothing
+
+
+def convergence_note(results: dict[str, Any], reference: str) -> str:
+    """A plain warning when the reference recogniser is far from usable: skipping encoder work then
+    costs little WER because the encoder contributes little, not because the arbitrators are good."""
+    wers = {s: m.get("wer") for s, m in results[reference]["splits"].items() if m.get("wer") is not None}
+    bad = {s: w for s, w in wers.items() if w >= UNCONVERGED_WER}
+    if not bad:
+        return ""
+    shown = ", ".join(f"{s} {w:.1f}%" for s, w in sorted(bad.items()))
+    return (
+        f"**The reference `{reference}` is not converged** (WER {shown}): at this accuracy the encoder "
+        "adds little over the text prior, so switching its blocks off costs little WER and the arbitrators "
+        "learn to skip almost everything. The compute and wall-clock columns measure the mechanism; the "
+        "WER columns do not test the seed's accuracy claim."
+    )
+
+
+def report_fragment(command: str, settings: str, tables: str, plot: str | None, note: str = "") -> str:
     """The benchmark as a RESULTS.md section (steps/write_results.py pastes ``exp/*/report.md``)."""
     from steps.reports.machine import describe
 
@@ -301,6 +320,8 @@ def report_fragment(command: str, settings: str, tables: str, plot: str | None) 
         tables,
         "",
     ]
+    if note:
+        parts += [note, ""]
     if plot:
         parts += [f"![relative WER increase vs compute saved]({plot})", ""]
     return "\n".join(parts)
@@ -423,7 +444,8 @@ def main(
                 else str(plotted)
             )
         command = "python -m steps.bench_cca " + " ".join(sys.argv[1:])
-        write_text_atomic(report_md, report_fragment(command, settings, tables, rel))
+        note = convergence_note(results, reference)
+        write_text_atomic(report_md, report_fragment(command, settings, tables, rel, note))
 
 
 if __name__ == "__main__":

@@ -360,3 +360,13 @@ def test_bench_cca_on_tiny_untrained_models(tiny_fbank: Path, tiny_lang: Path, t
     assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
     bad = CliRunner().invoke(main, [str(tiny_fbank), "--model", f"cca={cca}", "--reference", "transformer"])
     assert bad.exit_code == 1 and "--reference 'transformer' is not one of" in bad.output
+
+
+def test_convergence_note_flags_an_unusable_reference() -> None:
+    from steps.bench_cca import convergence_note
+
+    ok = {"full": {"splits": {"dev": {"wer": 12.0}, "test": {"wer": 13.5}}}}
+    bad = {"full": {"splits": {"dev": {"wer": 91.0}, "test": {"wer": 30.0}}}}
+    assert convergence_note(ok, "full") == ""
+    note = convergence_note(bad, "full")
+    assert "not converged" in note and "(WER dev 91.0%)" in note  # test (30%) is usable: not listed

@@ -25,8 +25,8 @@ def test_help_lists_every_stage() -> None:
     proc = _run("--help")
     assert proc.returncode == 0
     for n, name in ((0, "setup"), (1, "data"), (2, "features"), (3, "lang"), (4, "train"), (5, "decode"),
-                    (6, "sv"), (7, "cohorts"), (8, "mitigate"), (9, "cca")):  # fmt: skip
-        assert f"  {n}  {name}" in proc.stdout
+                    (6, "sv"), (7, "cohorts"), (8, "mitigate"), (9, "cca"), (10, "multitalker")):  # fmt: skip
+        assert f" {n:>2}  {name}" in proc.stdout
     assert " 99  report" in proc.stdout
     assert "--features-stage" in proc.stdout
 
