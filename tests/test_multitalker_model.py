@@ -304,3 +304,21 @@ def test_session_shorter_than_a_chunk_decodes() -> None:
     assert len(tokens) == len(frames) == 2
     assert all(len(t) == len(f) for t, f in zip(tokens, frames, strict=True))
     assert all(0 <= fr < 3 for f in frames for fr in f)  # 9 input frames -> 3 encoder frames
+
+
+def test_streaming_session_decode_equals_offline() -> None:
+    """Chunked decoding of a session = greedy search over the whole-session encoder output."""
+    from steps.decode_sessions import decode_session
+    from steps.nnet.search import GreedySearch, search_offline
+
+    model = tiny_model(seed=4)
+    feats = torch.randn(70, 20)
+    encs, lens = model.encode_channels(feats.unsqueeze(0), torch.tensor([70]))
+    offline = []
+    for enc in encs:
+        hyp = search_offline(GreedySearch(model), enc, lens)[0]
+        offline.append((hyp.tokens(model.predictor.context_size), hyp.frames))
+    assert any(t for t, _ in offline), "the random model emits nothing: the test would prove little"
+    for chunk in (4, 32, 70):
+        tokens, frames = decode_session(model, feats, chunk)
+        assert [(t, f) for t, f in zip(tokens, frames, strict=True)] == offline
