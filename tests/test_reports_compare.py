@@ -109,3 +109,18 @@ def test_full_comparison(tmp_path: Path) -> None:
 
 def test_nothing_decoded_is_none(tmp_path: Path) -> None:
     assert compare_section(tmp_path, tmp_path / "fig") is None
+
+
+def test_claim_verdict() -> None:
+    from steps.reports.compare import claim_verdict
+
+    rows = [
+        "| lstm | greedy | 10 | -5.00 | [-7.00, -3.00] | better |",
+        "| lstm | modified_beam | 10 | -1.00 | [-3.00, +1.00] | no significant difference |",
+        "| conformer | greedy | 10 | +9.00 | [+7.00, +11.00] | worse |",
+    ]
+    text = claim_verdict(rows)
+    assert text.startswith("**convrnnt does not win here**: lstm is significantly better")
+    assert "conformer" not in text
+    assert claim_verdict(rows[2:]).startswith("convrnnt is significantly better than every other model")
+    assert "not significantly better than lstm" in claim_verdict(rows[1:])

@@ -151,6 +151,25 @@ def accent_table(decodes: list[Decode]) -> list[str]:
     return lines
 
 
+VERDICTS = {1: "worse", -1: "better", 0: "no significant difference"}
+
+
+def claim_verdict(boot_rows: list[str]) -> str:
+    """One sentence on the seed's claim (ConvRNN-T beats the others) from the bootstrap rows."""
+    better = sorted({r.split(" | ")[0].strip("| ") for r in boot_rows if r.endswith(f"| {VERDICTS[-1]} |")})
+    same = sorted({r.split(" | ")[0].strip("| ") for r in boot_rows if r.endswith(f"| {VERDICTS[0]} |")})
+    if better:
+        tie = f"; {', '.join(same)} not significantly different" if same else ""
+        return (
+            f"**{REFERENCE} does not win here**: {', '.join(better)} is significantly better with at least "
+            f"one search{tie}. All models had the same data, updates, optimiser and decoding; only the model "
+            "block differs and none was tuned on its own (conf/train/<model>.yaml)."
+        )
+    if same:
+        return f"{REFERENCE} is not significantly better than {', '.join(same)} with at least one search."
+    return f"{REFERENCE} is significantly better than every other model with every search."
+
+
 def bootstrap_table(decodes: list[Decode], num_samples: int = 1000) -> list[str]:
     """Test-WER difference of each model against ConvRNN-T (same search), with 95% CIs."""
     refs = {d.method: d for d in decodes if d.model == REFERENCE and d.utts}
@@ -166,7 +185,7 @@ def bootstrap_table(decodes: list[Decode], num_samples: int = 1000) -> list[str]
         b = np.array([ref.utts[i][0] for i in ids])
         n = np.array([ref.utts[i][1] for i in ids])
         diff, lo, hi = paired_bootstrap_ci(a, b, n, num_samples=num_samples)
-        verdict = "worse" if lo > 0 else "better" if hi < 0 else "no significant difference"
+        verdict = VERDICTS[(lo > 0) - (hi < 0)]
         rows.append(
             f"| {d.model} | {d.method} | {len(ids)} | {diff:+.2f} | [{lo:+.2f}, {hi:+.2f}] | {verdict} |"
         )
@@ -222,6 +241,8 @@ def compare_section(exp_dir: Path, fig_dir: Path, md_dir: Path | None = None) ->
             f"{REFERENCE}'s with the same search; positive = worse than {REFERENCE}.",
             "",
             *boot,
+            "",
+            claim_verdict(boot[2:]),
             "",
         ]
     png = fig_dir / "asr_wer_vs_rtf.png"
