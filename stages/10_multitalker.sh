@@ -3,8 +3,8 @@
 # decoding, against the single-talker baseline.
 # 1. FBANK_DIR's utterances -> SESSIONS_DIR (local/make_sessions.py: training mixtures of 1-2
 #    talkers; dev/test sessions of 20-60 s with 2-4 speakers, <= 2 at once, 0-40% overlap);
-# 2. train CONF (task: multitalker) -> OUT_DIR/septds, and the same with the latency penalty off
-#    -> OUT_DIR/septds_nolat;
+# 2. train CONF (task: multitalker) from BASELINE_MODEL's weights -> OUT_DIR/septds, and the same
+#    with the latency penalty off -> OUT_DIR/septds_nolat;
 # 3. stream dev/test sessions through both channels, turns from <sot>/<eot>, speaker labels from
 #    XVECTOR_MODEL's embeddings of each turn -> OUT_DIR/<system>_decode (RTTM, turns JSON,
 #    ORC-WER, cpWER, DER, turn counting, turn-token latency, RTF); the single-talker BASELINE_MODEL
@@ -42,8 +42,10 @@ log "sessions $fbank -> $sessions"
 python -m local.make_sessions --seed "$seed" ${sessions_conf:+--conf "$sessions_conf"} "${force[@]}" \
   "$fbank" "$sessions"
 mkdir -p "$out/confs"
-python -m steps.write_finetune_conf "$conf" "$out/confs/septds.yaml"
-python -m steps.write_finetune_conf --set latency_weight=0 "$conf" "$out/confs/septds_nolat.yaml"
+# both start from the single-talker baseline (shared encoder, predictor, joiner; new branches)
+init=(--set "init_from=$baseline/checkpoint-latest.pt" --set init_strict=false)
+python -m steps.write_finetune_conf "${init[@]}" "$conf" "$out/confs/septds.yaml"
+python -m steps.write_finetune_conf "${init[@]}" --set latency_weight=0 "$conf" "$out/confs/septds_nolat.yaml"
 # the two trainings side by side, one thread each (see stages/04_train.sh --jobs), logs in OUT_DIR
 names=(septds septds_nolat) pids=()
 for name in "${names[@]}"; do
@@ -63,7 +65,9 @@ for i in "${!names[@]}"; do
 done
 pids=()
 [ "$failed" = 0 ] || exit 1
-for name in "${names[@]}"; do decode "$name" "$out/$name" "$avg"; done
+# --avg 1 (the final weights): 600 updates of 40 s are less than one pass over the training
+# mixtures, so there is a single epoch checkpoint
+for name in "${names[@]}"; do decode "$name" "$out/$name" 1; done
 decode single_vad "$baseline" "$avg"
 python -m steps.report_multitalker "$out/report.md" "septds=$out/septds_decode" \
   "septds_nolat=$out/septds_nolat_decode" "single_vad=$out/single_vad_decode"
