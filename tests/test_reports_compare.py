@@ -124,3 +124,17 @@ def test_claim_verdict() -> None:
     assert "conformer" not in text
     assert claim_verdict(rows[2:]).startswith("convrnnt is significantly better than every other model")
     assert "not significantly better than lstm" in claim_verdict(rows[1:])
+
+
+def test_convergence_note_tiers() -> None:
+    from steps.reports.asr import _convergence_note
+
+    tests = [
+        {"wer": 94.0, "errors": 100, "del": 80},
+        {"wer": 71.0, "errors": 100, "del": 50},
+        {"wer": 12.0, "errors": 100, "del": 10},
+    ]
+    note = _convergence_note(["a", "b", "c"], tests)
+    assert note.startswith("**Not converged**") and "a 94.0% (80% of errors deletions)" in note
+    assert "**Weak**" in note and "b 71.0%" in note and "c 12.0" not in note
+    assert _convergence_note(["c"], tests[2:]) == ""
