@@ -46,28 +46,12 @@ mkdir -p "$out/confs"
 init=(--set "init_from=$baseline/checkpoint-latest.pt" --set init_strict=false)
 python -m steps.write_finetune_conf "${init[@]}" "$conf" "$out/confs/septds.yaml"
 python -m steps.write_finetune_conf "${init[@]}" --set latency_weight=0 "$conf" "$out/confs/septds_nolat.yaml"
-# the two trainings side by side, one thread each (see stages/04_train.sh --jobs), logs in OUT_DIR
-names=(septds septds_nolat) pids=()
-for name in "${names[@]}"; do
-  log "$name ($out/confs/$name.yaml) -> $out/$name, log $out/train_$name.log"
-  FAIRSTREAM_TRAIN_THREADS=1 python -m steps.train_transducer --conf "$out/confs/$name.yaml" \
-    --lang-dir "$lang" --seed "$seed" "${force[@]}" "$sessions" "$out/$name" > "$out/train_$name.log" 2>&1 &
-  pids+=($!)
-done
-trap '[ "${#pids[@]}" -eq 0 ] || kill "${pids[@]}" 2>/dev/null || true' EXIT
-failed=0
-for i in "${!names[@]}"; do
-  if ! wait "${pids[$i]}"; then
-    failed=1
-    log "ERROR: ${names[$i]} failed; last lines of $out/train_${names[$i]}.log:"
-    tail -n 5 "$out/train_${names[$i]}.log" >&2
-  fi
-done
-pids=()
-[ "$failed" = 0 ] || exit 1
+# the two trainings side by side, one thread each: stage 4's --jobs (logs in OUT_DIR/log/)
+bash stages/04_train.sh --archs "septds septds_nolat" --conf-dir "$out/confs" --seed "$seed" --jobs 2 \
+  "${force[@]}" "$sessions" "$lang" "$out"
 # --avg 1 (the final weights): 600 updates of 40 s are less than one pass over the training
 # mixtures, so there is a single epoch checkpoint
-for name in "${names[@]}"; do decode "$name" "$out/$name" 1; done
+for name in septds septds_nolat; do decode "$name" "$out/$name" 1; done
 decode single_vad "$baseline" "$avg"
 python -m steps.report_multitalker "$out/report.md" "septds=$out/septds_decode" \
   "septds_nolat=$out/septds_nolat_decode" "single_vad=$out/single_vad_decode"

@@ -32,13 +32,13 @@ from steps.data.manifests import load_cuts
 from steps.data.scoring import error_counts, results_from_cuts, wer_line, write_reports
 from steps.data.tokenizer import Tokenizer
 from steps.nnet.checkpoint import LATEST, average_state_dicts, epoch_checkpoints, file_digest, load_checkpoint
+from steps.nnet.registry import build_model
 from steps.nnet.search import METHODS, make_search
 from steps.nnet.streaming import TransducerDecoder, load_features
-from steps.nnet.transducer import ModelConf, Transducer
+from steps.nnet.transducer import Transducer
 from steps.utils import FairstreamError, StageDir, atomic_path, read_config, require_complete, stage_output
 from steps.utils.atomic import write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
-from steps.utils.config import from_dict
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +79,9 @@ def load_model(model_dir: Path, lang_dir: Path, avg: int = 1) -> tuple[Transduce
     tokenizer = Tokenizer(bpe)
     if tokenizer.vocab_size != meta["vocab_size"]:
         raise FairstreamError(f"{bpe} has {tokenizer.vocab_size} pieces, the model {meta['vocab_size']}")
+    task = meta.get("task", "transducer")  # "multitalker": the separator (steps/decode_sessions.py)
     where = f"{paths[-1]}: model_conf"
-    if meta.get("task", "transducer") == "multitalker":  # the separator (steps/decode_sessions.py)
-        from steps.multitalker.model import SeparatorConf, SeparatorTransducer
-
-        conf = from_dict(SeparatorConf, dict(meta["model_conf"]), where=where)
-        num_features = int(conf.encoder_conf.get("num_features", 80))
-        model: Transducer = SeparatorTransducer(conf, meta["vocab_size"], num_features)
-    else:
-        conf = from_dict(ModelConf, dict(meta["model_conf"]), where=where)
-        model = Transducer.from_conf(conf, meta["vocab_size"])
+    model: Transducer = build_model(task, dict(meta["model_conf"]), meta["vocab_size"], where=where)
     state = average_state_dicts(paths) if len(paths) > 1 else meta["model"]
     try:
         model.load_state_dict(state)
@@ -97,7 +90,7 @@ def load_model(model_dir: Path, lang_dir: Path, avg: int = 1) -> tuple[Transduce
         raise FairstreamError(f"checkpoint {paths[-1]} does not fit its model config: {msg[:160]}") from e
     if len(paths) > 1:
         log.info("averaged %s", ", ".join(p.name for p in paths))
-    num_features = int(conf.encoder_conf.get("num_features", 80))
+    num_features = int(meta["model_conf"].get("encoder_conf", {}).get("num_features", 80))
     return model.eval(), tokenizer, num_features
 
 

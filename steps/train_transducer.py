@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
+from steps.nnet.registry import model_block
 from steps.nnet.trainer import TrainConf, Trainer, barrier, init_distributed
-from steps.nnet.transducer import ModelConf
 from steps.utils import StageComplete, require_complete, stage_output
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import from_dict, load_yaml, to_dict
@@ -27,12 +27,7 @@ log = logging.getLogger(__name__)
 def check_train_conf(data: dict, where: str) -> TrainConf:
     """A training config with its model and data blocks checked, so bad keys fail before training."""
     conf = from_dict(TrainConf, data, where=where)
-    if conf.task == "multitalker":
-        from steps.multitalker.model import SeparatorConf
-
-        from_dict(SeparatorConf, conf.model, where=f"{where}: model")
-    else:
-        from_dict(ModelConf, conf.model, where=f"{where}: model")
+    model_block(conf.task, conf.model, where=f"{where}: model")
     conf.data_conf()
     return conf
 

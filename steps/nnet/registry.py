@@ -36,3 +36,34 @@ def build_encoder(name: str, conf: dict[str, Any] | None = None) -> StreamingEnc
         known = ", ".join(p for p in params if p != "self")
         raise FairstreamError(f"encoder {name!r} does not accept {', '.join(bad)}; it takes: {known}")
     return cls(**conf)
+
+
+# ---- tasks: what a training YAML's model block builds --------------------------------------------
+TASKS = {"transducer": "cuts", "multitalker": "sessions"}  # task -> training manifest prefix
+
+
+def model_block(task: str, model: dict[str, Any], where: str = "model") -> Any:
+    """The typed ``model:`` block of a task (ModelConf or SeparatorConf); unknown keys fail in one line."""
+    from steps.utils.config import from_dict
+
+    if task == "multitalker":
+        from steps.multitalker.model import SeparatorConf
+
+        return from_dict(SeparatorConf, model, where=where)
+    from .transducer import ModelConf
+
+    return from_dict(ModelConf, model, where=where)
+
+
+def build_model(
+    task: str, model: dict[str, Any], vocab_size: int, num_features: int = 80, where: str = "model"
+) -> Any:
+    """The model of a task: a Transducer, or the two-channel separator for sessions."""
+    conf = model_block(task, model, where)
+    if task == "multitalker":
+        from steps.multitalker.model import SeparatorTransducer
+
+        return SeparatorTransducer(conf, vocab_size, num_features)
+    from .transducer import Transducer
+
+    return Transducer.from_conf(conf, vocab_size, num_features)

@@ -27,7 +27,8 @@ from steps.utils import FairstreamError, seed_everything, write_json_atomic
 
 from .checkpoint import LATEST, epoch_checkpoints, file_digest, load_checkpoint, save_checkpoint
 from .data import DataConf, make_train_loader
-from .transducer import ModelConf, Transducer
+from .registry import TASKS, build_model
+from .transducer import ModelConf
 
 log = logging.getLogger(__name__)
 
@@ -81,21 +82,6 @@ class TrainConf:
         from steps.utils.config import from_dict
 
         return from_dict(DataConf, self.data, where="data")
-
-
-TASKS = {"transducer": "cuts", "multitalker": "sessions"}  # task -> training manifest prefix
-
-
-def build_model(conf: TrainConf, vocab_size: int, num_features: int = 80) -> nn.Module:
-    """The model of a training config: a Transducer, or the two-channel separator for sessions."""
-    from steps.utils.config import from_dict
-
-    if conf.task == "multitalker":
-        from steps.multitalker.model import SeparatorConf, SeparatorTransducer
-
-        sep = from_dict(SeparatorConf, conf.model, where="model")
-        return SeparatorTransducer(sep, vocab_size, num_features)
-    return Transducer.from_conf(conf.model_conf(), vocab_size, num_features)
 
 
 def lr_factor(step: int, conf: TrainConf) -> float:
@@ -168,7 +154,7 @@ class Trainer:
         self.tokenizer = Tokenizer(lang_dir / "bpe.model")
         self.bpe_digest = file_digest(lang_dir / "bpe.model")
         seed_everything(conf.seed)
-        self.model = build_model(conf, self.tokenizer.vocab_size)
+        self.model = build_model(conf.task, conf.model, self.tokenizer.vocab_size)
         if conf.ctc_scale > 0 and getattr(self.model, "ctc_proj", None) is None:
             raise FairstreamError("ctc_scale > 0 needs a CTC head: set model.ctc_head: true")
         if conf.init_from and not (out_dir / LATEST).exists():
