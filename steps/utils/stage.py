@@ -1,4 +1,4 @@
-"""The stage contract every step follows (see DESIGN.md, "The on-disk contract").
+"""The on-disk contract every step follows, so that stages talk only through finished directories.
 
 A step writes into ``<out>.partial/`` (a fixed name, so a killed step can resume there), writes
 the resolved ``config.yaml``, renames the directory to ``<out>`` on success and finally writes

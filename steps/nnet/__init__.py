@@ -1,0 +1,1 @@
+"""Transducer networks: encoders, predictor, joiner, checkpoints, streaming search and training."""
