@@ -55,7 +55,8 @@ def main(out_dir: Path, conf: Path, size: str, seed: int, num_jobs: int, force: 
         speakers = make_speakers(cfg.seed, {s: getattr(cfg, f"{s}_speakers") for s in SPLITS})
         with open(out.path / "speakers.jsonl", "w") as f:
             for s in speakers:
-                f.write(json.dumps({"split": s.split, **s.metadata(), "voice": s.voice}) + "\n")
+                row = {"split": s.split, **s.metadata(), "voice": s.voice, "l1": s.l1}
+                f.write(json.dumps({**row, "l2_strength": s.l2_strength}) + "\n")
         write_json_atomic(out.path / "stats.json", stats)
 
 

@@ -109,6 +109,16 @@ def test_same_seed_gives_identical_manifests(tiny_manifests: Path, tmp_path: Pat
     s2 = sorted((again / "audio").rglob("*.flac"))
     assert [p.name for p in s1] == [p.name for p in s2]
     assert all(p.read_bytes() == q.read_bytes() for p, q in zip(s1, s2, strict=True))
+    # what matched includes L2 speakers (English phonemes with first-language substitutions)
+    l2_accents = {f"{r.l1}-en" for r in REGIONS if r.l1}
+    speakers = {
+        c.supervisions[0].speaker
+        for split in SPLITS
+        for c in load_manifest(again / f"cuts_{split}.jsonl.gz")
+        if c.supervisions[0].custom["accent"] in l2_accents
+    }
+    assert len(speakers) >= 2
+    assert any(p.parent.name in speakers for p in s2)
 
 
 def test_rerun_is_noop(tiny_manifests: Path) -> None:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from steps.data.manifests import cuts_from_manifests
 from steps.utils import derive_seed
 
-from . import acoustics
+from . import accents, acoustics
 from .geography import REVERB_PROB, SNR_RANGE_DB
 from .grammar import generate_with_domain
 from .speakers import Speaker, make_speakers
@@ -61,12 +61,22 @@ class ShardJob:
 
 
 def synth_utterance(tts, spk: Speaker, utt_id: str, conf: DemoConf) -> tuple[np.ndarray, dict]:
-    """Text, speech and acoustic condition of one utterance, all seeded by its id."""
+    """Text, speech and acoustic condition of one utterance, all seeded by its id.
+
+    Native speakers' voices read the text.  An L2 speaker's English voice turns it into English
+    phonemes, which ``accents.accent`` changes as the speaker's first language would; the same
+    voice then speaks the changed phonemes."""
     rng = random.Random(derive_seed(conf.seed, "text", utt_id))
     nrng = np.random.default_rng(derive_seed(conf.seed, "acoustics", utt_id))
+    arng = random.Random(derive_seed(conf.seed, "accent", utt_id))
     for _attempt in range(20):
         text, domain = generate_with_domain(rng, conf.min_words, conf.max_words)
-        raw = tts.synth(text, spk.voice, spk.rate, spk.pitch, spk.pitch_range)
+        if spk.l1:
+            english = tts.phonemes(text, spk.voice)
+            said = accents.accent(english, spk.l1, spk.l2_strength, arng)
+            raw = tts.synth(said, spk.voice, spk.rate, spk.pitch, spk.pitch_range, phonemes=True)
+        else:
+            raw = tts.synth(text, spk.voice, spk.rate, spk.pitch, spk.pitch_range)
         x = raw.astype(np.float32) / 32768.0
         x = acoustics.trim_silence(x, tts.sample_rate)
         x = acoustics.vtlp_resample(x, tts.sample_rate, conf.sample_rate, spk.vtlp)

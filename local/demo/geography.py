@@ -14,17 +14,25 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Region:
-    """One accent area: an espeak-ng voice, a place and how often it appears in training."""
+    """One accent area: an espeak-ng voice, a place and how often it appears in training.
+
+    Native-English regions read the text with their espeak-ng English voice.  L2 regions (``l1``
+    set) have an English voice too: the text becomes English phonemes with it, ``accents.L1_RULES``
+    substitutes sounds of the first language, and the same voice speaks the result.  Their
+    English voice is the variety the learners mostly meet: American English in the Americas and
+    Vietnam, British English in Europe and India.
+    """
 
     name: str
     accent: str  # label used in manifests and reports
-    voice: str  # espeak-ng voice name (non-English voices read English with a foreign accent)
+    voice: str  # espeak-ng English voice name
     country: str
     lat: float
     lon: float
     spread_km: float  # radius over which its zip codes are scattered
     train_weight: float  # relative share of training speakers (small = under-served)
     home_language: str  # majority home language of its zip codes (a demographic attribute)
+    l1: str = ""  # first language of L2-English speakers (a key of accents.L1_RULES); "" = native
 
 
 # fmt: off
@@ -38,13 +46,13 @@ REGIONS: tuple[Region, ...] = (
     Region("uk_w_midlands",  "en-gb-wmids",    "en-gb-x-gbcwmd", "GB", 52.49,   -1.89,  60, 1.0, "english"),
     Region("uk_scotland",    "en-gb-scotland", "en-gb-scotland", "GB", 55.86,   -4.25, 120, 0.3, "english"),
     Region("caribbean",      "en-caribbean",   "en-029",         "JM", 18.00,  -76.79, 150, 0.5, "english"),
-    Region("india",          "hi-en",          "hi",             "IN", 28.61,   77.21, 500, 1.0, "other"),
-    Region("mexico",         "es-en",          "es",             "MX", 19.43,  -99.13, 400, 1.0, "other"),
-    Region("germany",        "de-en",          "de",             "DE", 52.52,   13.40, 300, 0.8, "other"),
-    Region("france",         "fr-en",          "fr",             "FR", 48.86,    2.35, 300, 0.6, "other"),
-    Region("brazil",         "pt-en",          "pt",             "BR", -23.55, -46.63, 400, 0.4, "other"),
-    Region("poland",         "pl-en",          "pl",             "PL", 52.23,   21.01, 200, 0.2, "other"),
-    Region("vietnam",        "vi-en",          "vi",             "VN", 21.03,  105.85, 300, 0.2, "other"),
+    Region("india",          "hi-en",          "en",             "IN", 28.61,   77.21, 500, 1.0, "other", "hi"),
+    Region("mexico",         "es-en",          "en-us",          "MX", 19.43,  -99.13, 400, 1.0, "other", "es"),
+    Region("germany",        "de-en",          "en",             "DE", 52.52,   13.40, 300, 0.8, "other", "de"),
+    Region("france",         "fr-en",          "en",             "FR", 48.86,    2.35, 300, 0.6, "other", "fr"),
+    Region("brazil",         "pt-en",          "en-us",          "BR", -23.55, -46.63, 400, 0.4, "other", "pt"),
+    Region("poland",         "pl-en",          "en",             "PL", 52.23,   21.01, 200, 0.2, "other", "pl"),
+    Region("vietnam",        "vi-en",          "en-us",          "VN", 21.03,  105.85, 300, 0.2, "other", "vi"),
 )
 # fmt: on
 

@@ -23,7 +23,9 @@ class Speaker:
     region: str
     accent: str
     country: str
-    voice: str  # espeak voice + variant, e.g. "en-us+f3"
+    voice: str  # espeak voice + variant, e.g. "en-us+f3" (always an English voice)
+    l1: str  # first language of an L2-English speaker (accents.L1_RULES key); "" = native
+    l2_strength: float  # probability of each L1 sound substitution (0 for native speakers)
     pitch: int  # espeak 0-100
     pitch_range: int  # espeak 0-100
     rate: int  # words per minute
@@ -66,6 +68,14 @@ def _pick_regions(rng: random.Random, n: int, weighted: bool) -> list[int]:
     return base + rng.choices(range(k), weights=weights, k=n - len(base))
 
 
+def l2_strength(seed: int, speaker_id: str) -> float:
+    """How strongly an L2 speaker's first language shows, in [0.3, 1.0].
+
+    Drawn from its own generator so that adding it left every other speaker draw, and so every
+    native-English speaker's audio, as it was."""
+    return round(random.Random(f"l2-strength-{seed}-{speaker_id}").uniform(0.3, 1.0), 3)
+
+
 def make_speakers(seed: int, counts: dict[str, int]) -> list[Speaker]:
     """Speakers for each split (disjoint by construction), deterministic given ``seed``."""
     rng = random.Random(f"speakers-{seed}")
@@ -84,15 +94,18 @@ def make_speakers(seed: int, counts: dict[str, int]) -> list[Speaker]:
             zipcode = rng.choice(by_region[region.name])
             lat, lon = _offset(rng, zipcode.lat, zipcode.lon, 8.0)
             n += 1
+            sid = f"s{n:04d}"
             speakers.append(
                 Speaker(
-                    id=f"s{n:04d}",
+                    id=sid,
                     split=split,
                     gender=gender,
                     region=region.name,
                     accent=region.accent,
                     country=region.country,
                     voice=f"{region.voice}+{variant}",
+                    l1=region.l1,
+                    l2_strength=l2_strength(seed, sid) if region.l1 else 0.0,
                     pitch=rng.randint(55, 85) if gender == "f" else rng.randint(20, 50),
                     pitch_range=rng.randint(30, 80),
                     rate=rng.randint(145, 195),
