@@ -33,14 +33,14 @@ report_stage=stages/99_report.sh
 archs="lstm convrnnt conformer contextnet"  # architectures to train and decode (conf/train/<arch>.yaml)
 train_jobs=2           # stage-4 trainings side by side (CPU cores split between them)
 nproc=1                # training processes (torchrun/DDP when > 1)
-decode_methods="greedy modified_beam"  # search methods of stage 5
+decode_methods="greedy modified_beam modified_beam_lm"  # search methods of stage 5 (modified_beam_lm: + stage-3 n-gram LM)
 sv_variants="none pairwise_sum"        # speaker-verification systems of stage 6 (conf/sv/<name>.yaml); first = baseline
 mitigate_lambdas="1000 10000 100000"  # EWC strengths of stage 8
 mitigate_steps=100     # updates of every stage-8 fine-tuning
 cca_lambdas="0.2 1"     # compute-cost weights of the CCA Transformers of stage 9
 cca_windows="4 16"      # attention windows (frames) of the sliding-window baselines of stage 9
 cca_steps=300          # updates of every stage-9 variant from the plain Transformer
-cohort_decode=         # decode dir cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam]
+cohort_decode=         # decode dir cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
 avg=2                  # average the last N epoch checkpoints for decoding
 chunk_ms=320           # streaming decoding chunk
 
@@ -48,7 +48,7 @@ stages_help="
   0  setup      $setup_stage      create/refresh .venv, install fairstream (+ fast_rnnt)
   1  data       $data_stage       corpus -> \$data_dir/manifests (Lhotse recordings/supervisions/cuts)
   2  features   $features_stage   manifests -> \$data_dir/fbank (80-dim log-mel, lilcom)
-  3  lang       $lang_stage       train transcripts -> \$data_dir/lang_bpe_N (BPE, <blk>/<sot>/<eot>)
+  3  lang       $lang_stage       train transcripts -> \$data_dir/lang_bpe_N (BPE, <blk>/<sot>/<eot>); LM text -> \$data_dir/lm_text, token n-gram LM -> \$data_dir/lang_bpe_N/lm
   4  train      $train_stage      fbank + lang -> \$exp_dir/<arch> for each of --archs (pruned RNN-T)
   5  decode     $decode_stage     \$exp_dir/<arch> + fbank -> \$exp_dir/decode/<arch>_<method> (streaming; hyps, WER, RTF, latency)
   6  sv         $sv_stage         fbank -> \$exp_dir/sv (speaker embedders: baseline + ARW; trials, embeddings, EER by group)
@@ -81,14 +81,16 @@ Options (default in brackets):
   --archs "A B"           architectures for stages 4-5 [$archs]
   --nproc N               training processes per model (DDP) [$nproc]
   --train-jobs N          stage-4 models trained side by side, cores split between them [$train_jobs]
-  --decode-methods "M N"  search methods of stage 5: greedy modified_beam [$decode_methods]
+  --decode-methods "M N"  search methods of stage 5: greedy modified_beam modified_beam_lm (modified beam +
+                          the stage-3 n-gram LM, scales in conf/lm.yaml) [$decode_methods]
   --sv-variants "A B"     speaker-verification systems of stage 6; the first is the baseline [$sv_variants]
   --mitigate-lambdas "L"  EWC lambda sweep of stage 8 [$mitigate_lambdas]
   --mitigate-steps N      updates per stage-8 fine-tuning [$mitigate_steps]
   --cca-lambdas "L"       compute-cost weights of stage 9 [$cca_lambdas]
   --cca-windows "W"       sliding-window sizes (encoder frames) of stage 9 [$cca_windows]
   --cca-steps N           updates per stage-9 variant [$cca_steps]
-  --cohort-decode DIR     decoded dev/test cuts cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam]
+  --cohort-decode DIR     decoded dev/test cuts cohorts are found on (stage 8 decodes with its search)
+                          [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
   --avg N                 epoch checkpoints averaged for decoding [$avg]
   --chunk-ms N            streaming decoding chunk in ms [$chunk_ms]
   --<name>-stage SCRIPT   replace a stage script, e.g. --features-stage my_fbank.sh
@@ -141,26 +143,37 @@ run_stage 1 "data ($corpus) -> $data_dir/manifests" \
 run_stage 2 "features $data_dir/manifests -> $data_dir/fbank" \
   bash "$features_stage" --conf conf/fbank.yaml --nj "$nj" "${force_flag[@]}" "$data_dir/manifests" "$data_dir/fbank"
 run_stage 3 "lang $data_dir/manifests -> $lang_dir" \
-  bash "$lang_stage" --conf conf/lang.yaml "${force_flag[@]}" "$data_dir/manifests" "$lang_dir"
+  bash "$lang_stage" --conf conf/lang.yaml --lm-conf conf/lm.yaml --seed "$seed" "${force_flag[@]}" \
+    "$data_dir/manifests" "$lang_dir"
 run_stage 4 "train ($archs) -> $exp_dir" \
   bash "$train_stage" --archs "$archs" --seed "$seed" --nproc "$nproc" --jobs "$train_jobs" "${force_flag[@]}" \
     "$data_dir/fbank" "$lang_dir" "$exp_dir"
 for arch in $archs; do
   for method in $decode_methods; do
+    lm_args=(); [ "$method" = modified_beam_lm ] && lm_args=(--lm "$lang_dir/lm" --lm-conf conf/lm.yaml)
     run_stage 5 "decode $arch ($method) -> $exp_dir/decode/${arch}_$method" \
-      bash "$decode_stage" --method "$method" --avg "$avg" --chunk-ms "$chunk_ms" "${force_flag[@]}" \
+      bash "$decode_stage" --method "$method" --avg "$avg" --chunk-ms "$chunk_ms" "${lm_args[@]}" "${force_flag[@]}" \
         "$exp_dir/$arch" "$data_dir/fbank" "$exp_dir/decode/${arch}_$method"
   done
 done
 run_stage 6 "speaker verification ($sv_variants) -> $exp_dir/sv" \
   bash "$sv_stage" --variants "$sv_variants" --seed "$seed" "${force_flag[@]}" "$data_dir/fbank" "$exp_dir/sv"
 read -r -a _archs <<< "$archs"; read -r -a _svs <<< "$sv_variants"
-cohort_decode=${cohort_decode:-$exp_dir/decode/${_archs[0]}_modified_beam}
+if [ -z "$cohort_decode" ]; then  # the LM decode when this run makes it and it is there
+  cohort_decode=$exp_dir/decode/${_archs[0]}_modified_beam
+  if [[ " $decode_methods " == *" modified_beam_lm "* ]] && [ -f "${cohort_decode}_lm/.done" ]; then
+    cohort_decode=${cohort_decode}_lm
+  fi
+fi
+# stage 8 decodes its fine-tuned models with the search of the baseline decode it is compared with
+mitigate_decode_method=$(python -c "import json, sys; print(next(iter(json.load(open(sys.argv[1])).values()))['method'])" \
+  "$cohort_decode/metrics.json" 2>/dev/null || echo modified_beam)
 run_stage 7 "cohorts $cohort_decode -> $exp_dir/cohorts" \
   bash "$cohorts_stage" --seed "$seed" "${force_flag[@]}" \
     "$cohort_decode" "$data_dir/fbank" "$exp_dir/sv/${_svs[0]}/xvectors" "$exp_dir/cohorts"
 run_stage 8 "mitigation (plain / EWC / oversampling) -> $exp_dir/mitigate" \
   bash "$mitigate_stage" --method geo --lambdas "$mitigate_lambdas" --steps "$mitigate_steps" --avg "$avg" \
+    --decode-method "$mitigate_decode_method" \
     --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" \
     "$exp_dir/${_archs[0]}" "$data_dir/fbank" "$lang_dir" "$exp_dir/cohorts" "$cohort_decode" "$exp_dir/mitigate"
 run_stage 9 "CCA Transformer (lambdas $cca_lambdas) vs sliding window (windows $cca_windows) -> $exp_dir/cca" \

@@ -1,6 +1,12 @@
 """Stage 5: decode dev/test with a trained transducer; hyps and error counts go into the cuts.
 
     python -m steps.decode_transducer exp/lstm data/fbank exp/decode_lstm --method modified_beam
+    python -m steps.decode_transducer exp/lstm data/fbank exp/decode_lstm_lm --method modified_beam_lm
+
+``modified_beam_lm`` is modified beam search with shallow fusion of the token n-gram LM of
+``--lm`` (default: ``<lang_dir>/lm``, made by stage 3's ``steps.train_ngram_lm``) and optional
+LODR; the scales default to the ``decode:`` section of ``--lm-conf`` (conf/lm.yaml), chosen on dev
+with ``steps.tune_lm_scale``.
 
 Streaming by default: the encoder runs chunk by chunk (``--chunk-ms``) and the search state
 carries across chunks, so the result equals offline decoding of the same frames while the
@@ -31,6 +37,7 @@ from tqdm import tqdm
 from steps.data.manifests import load_cuts
 from steps.data.scoring import error_counts, results_from_cuts, wer_line, write_reports
 from steps.data.tokenizer import Tokenizer
+from steps.lm.fusion import LmFusion, load_fusion
 from steps.nnet.checkpoint import LATEST, average_state_dicts, epoch_checkpoints, file_digest, load_checkpoint
 from steps.nnet.registry import build_model
 from steps.nnet.search import METHODS, make_search
@@ -39,6 +46,7 @@ from steps.nnet.transducer import Transducer
 from steps.utils import FairstreamError, StageDir, atomic_path, read_config, require_complete, stage_output
 from steps.utils.atomic import write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
+from steps.utils.config import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +289,57 @@ def chunk_frames_for(cuts: CutSet, chunk_ms: int) -> int:
     return frames
 
 
+# ---- LM fusion -----------------------------------------------------------------------------
+LM_METHOD = "modified_beam_lm"  # modified beam search + shallow fusion of the n-gram LM
+DECODE_METHODS = (*METHODS, LM_METHOD)
+LM_DEFAULTS = {"lm_scale": 0.3, "lodr_scale": 0.0, "blank_penalty": 0.0, "eos": True}
+
+
+def lm_settings(
+    lm_conf: Path,
+    lm_scale: float | None,
+    lodr_scale: float | None,
+    blank_penalty: float | None,
+    eos: bool | None,
+) -> dict[str, Any]:
+    """Fusion settings: the options given, else ``lm_conf``'s ``decode:`` section, else defaults."""
+    given = {"lm_scale": lm_scale, "lodr_scale": lodr_scale, "blank_penalty": blank_penalty, "eos": eos}
+    conf: dict[str, Any] = {}
+    if any(v is None for v in given.values()):
+        if not lm_conf.is_file():
+            raise FairstreamError(f"--lm-conf {lm_conf} does not exist; pass it or every LM option")
+        conf = load_yaml(lm_conf).get("decode") or {}
+        unknown = sorted(set(conf) - set(LM_DEFAULTS))
+        if unknown:
+            raise FairstreamError(
+                f"{lm_conf}: unknown decode key(s) {', '.join(unknown)}; known: {', '.join(LM_DEFAULTS)}"
+            )
+    out = {k: (v if v is not None else conf.get(k, LM_DEFAULTS[k])) for k, v in given.items()}
+    out["lm_scale"], out["lodr_scale"] = float(out["lm_scale"]), float(out["lodr_scale"])
+    out["blank_penalty"], out["eos"] = float(out["blank_penalty"]), bool(out["eos"])
+    if out["lm_scale"] < 0 or out["lodr_scale"] < 0:
+        raise FairstreamError(f"LM scales must be >= 0, got {out['lm_scale']} and {out['lodr_scale']}")
+    return out
+
+
+def check_lm_dir(lm_dir: Path, lang_dir: Path) -> str:
+    """Refuse an LM of another BPE model (its token ids would mean other pieces); its digest."""
+    require_complete(lm_dir, "LM")
+    trained_with = read_config(lm_dir).get("bpe_digest")
+    digest = file_digest(lang_dir / "bpe.model")
+    if trained_with != digest:
+        raise FairstreamError(
+            f"LM {lm_dir} was trained with BPE model {trained_with}, the recogniser uses "
+            f"{lang_dir}/bpe.model ({digest}); retrain the LM (steps.train_ngram_lm) with this lang dir"
+        )
+    return (lm_dir / ".done").read_text().strip()
+
+
+def make_fusion(lm_dir: Path, lang_dir: Path, settings: dict[str, Any]) -> LmFusion:
+    check_lm_dir(lm_dir, lang_dir)
+    return load_fusion(lm_dir, settings["lm_scale"], settings["lodr_scale"], settings["eos"])
+
+
 # ---- the command ---------------------------------------------------------------------------
 @click.command(context_settings=CONTEXT)
 @click.argument("model_dir", type=click.Path(path_type=Path))
@@ -289,8 +348,50 @@ def chunk_frames_for(cuts: CutSet, chunk_ms: int) -> int:
 @click.option(
     "--splits", default="dev,test", help="Comma-separated splits (FBANK_DIR/cuts_<split>.jsonl.gz)."
 )
-@click.option("--method", type=click.Choice(METHODS), default="greedy", help="Search method.")
-@click.option("--beam", type=int, default=4, help="Beam of modified_beam (hypotheses kept per frame).")
+@click.option(
+    "--method",
+    type=click.Choice(DECODE_METHODS),
+    default="greedy",
+    help="Search: greedy, modified_beam, or modified_beam_lm (modified beam + n-gram LM fusion, see --lm).",
+)
+@click.option("--beam", type=int, default=4, help="Beam of modified_beam(_lm) (hypotheses kept per frame).")
+@click.option(
+    "--lm",
+    "lm_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="modified_beam_lm: LM directory of steps.train_ngram_lm (lm.npz, lodr.npz) [<lang_dir>/lm].",
+)
+@click.option(
+    "--lm-conf",
+    type=click.Path(path_type=Path),
+    default=Path("conf/lm.yaml"),
+    help="modified_beam_lm: its decode: section gives the defaults of --lm-scale, --lodr-scale, "
+    "--blank-penalty, --lm-eos.",
+)
+@click.option(
+    "--lm-scale", type=float, default=None, help="modified_beam_lm: weight of log P_lm per token [--lm-conf]."
+)
+@click.option(
+    "--lodr-scale",
+    type=float,
+    default=None,
+    help="modified_beam_lm: weight of the subtracted log P of the LODR bigram (of the training "
+    "transcripts) [--lm-conf].",
+)
+@click.option(
+    "--lm-eos/--no-lm-eos",
+    default=None,
+    help="modified_beam_lm: add the LM's end-of-sentence score when picking the final hypothesis "
+    "[--lm-conf].",
+)
+@click.option(
+    "--blank-penalty",
+    type=float,
+    default=None,
+    help="Subtract this from the blank logit before the softmax (any method; a deletion diagnostic) "
+    "[0; modified_beam_lm: --lm-conf].",
+)
 @click.option("--max-sym-per-frame", type=int, default=3, help="Greedy: most tokens emitted on one frame.")
 @click.option(
     "--streaming/--no-streaming",
@@ -318,6 +419,12 @@ def main(
     splits: str,
     method: str,
     beam: int,
+    lm_dir: Path | None,
+    lm_conf: Path,
+    lm_scale: float | None,
+    lodr_scale: float | None,
+    lm_eos: bool | None,
+    blank_penalty: float | None,
     max_sym_per_frame: int,
     streaming: bool,
     chunk_ms: int,
@@ -332,6 +439,7 @@ def main(
     Per split: cuts_<split>.jsonl.gz (each supervision's custom gains hyp, ref_len, ins, del,
     sub; speaker metadata kept), wer-/errs-/recogs-<split>.txt; and metrics.json (WER, RTF and
     chunk latency per split; timings exclude feature loading).  A killed run resumes per cut.
+    --method modified_beam_lm adds the n-gram LM of --lm (shallow fusion, optional LODR).
     """
     require_complete(model_dir, "model")
     require_complete(fbank_dir, "feature")
@@ -340,6 +448,11 @@ def main(
         raise FairstreamError("--splits names no split")
     if batch_size < 1 or num_threads < 1:
         raise FairstreamError("--batch-size and --num-threads must be >= 1")
+    use_lm = method == LM_METHOD
+    if not use_lm and (
+        lm_dir is not None or lm_scale is not None or lodr_scale is not None or lm_eos is not None
+    ):
+        raise FairstreamError(f"--lm, --lm-scale, --lodr-scale and --lm-eos need --method {LM_METHOD}")
     if lang_dir is None:
         trained_with = read_config(model_dir).get("lang_dir")
         if not trained_with:
@@ -347,6 +460,12 @@ def main(
         lang_dir = Path(trained_with)
     torch.set_num_threads(num_threads)
     model, tokenizer, num_features = load_model(model_dir, lang_dir, avg)
+    fusion = None
+    settings: dict[str, Any] = {"blank_penalty": float(blank_penalty or 0.0)}
+    if use_lm:
+        settings = lm_settings(lm_conf, lm_scale, lodr_scale, blank_penalty, lm_eos)
+        lm_dir = lm_dir if lm_dir is not None else lang_dir / "lm"
+        fusion = make_fusion(lm_dir, lang_dir, settings)
     split_cuts = {s: load_cuts(fbank_dir, s) for s in split_names}
     chunk_frames = chunk_frames_for(split_cuts[split_names[0]], chunk_ms) if streaming else None
     cfg = {
@@ -357,7 +476,7 @@ def main(
         "lang_dir": str(lang_dir),
         "splits": split_names,
         "method": method,
-        "beam": beam if method == "modified_beam" else None,
+        "beam": beam if method in ("modified_beam", LM_METHOD) else None,
         "max_sym_per_frame": max_sym_per_frame if method == "greedy" else None,
         "streaming": streaming,
         "chunk_ms": chunk_ms if streaming else None,
@@ -365,7 +484,27 @@ def main(
         "batch_size": batch_size,
         "num_threads": num_threads,
     }
-    search = make_search(method, model, beam=beam, max_sym_per_frame=max_sym_per_frame)
+    # keys only when used, so that the digests of earlier greedy/modified_beam decodes stay valid
+    if settings["blank_penalty"]:
+        cfg["blank_penalty"] = settings["blank_penalty"]
+    if use_lm:
+        assert lm_dir is not None
+        cfg.update(
+            lm_dir=str(lm_dir),
+            lm_digest=(lm_dir / ".done").read_text().strip(),
+            lm_scale=settings["lm_scale"],
+            lodr_scale=settings["lodr_scale"],
+            lm_eos=settings["eos"],
+        )
+    search_method = "modified_beam" if use_lm else method
+    search = make_search(
+        search_method,
+        model,
+        beam=beam,
+        max_sym_per_frame=max_sym_per_frame,
+        lm=fusion,
+        blank_penalty=settings["blank_penalty"],
+    )
     decoder = TransducerDecoder(model, search, chunk_frames)
     with stage_output(out_dir, cfg, force) as out:
         metrics = {}
@@ -377,6 +516,11 @@ def main(
                 **summary,
                 **{
                     k: cfg[k] for k in ("method", "beam", "max_sym_per_frame", "streaming", "chunk_ms", "avg")
+                },
+                **{
+                    k: cfg[k]
+                    for k in ("blank_penalty", "lm_dir", "lm_scale", "lodr_scale", "lm_eos")
+                    if k in cfg
                 },
             }
             metrics[split].update(batch_size=batch_size, num_threads=num_threads)

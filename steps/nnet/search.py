@@ -8,6 +8,13 @@ chunk (streaming) therefore gives exactly the same result.
 The predictor is stateless (:class:`~steps.nnet.predictor.StatelessPredictor`): its "state" is
 the last ``context_size`` tokens, so a hypothesis is just its token sequence.  Sequences start
 with ``context_size`` blanks, as in training (``prepend_context``).
+
+Two decoding-time options: ``blank_penalty`` (both searches) subtracts a constant from the blank
+logit before the softmax (a diagnostic for recognisers that delete too much); ``lm``
+(:class:`~steps.lm.fusion.LmFusion`, modified beam search only) is shallow fusion of a token
+n-gram LM with optional LODR: each hypothesis carries its LM state and every non-blank token adds
+``lm_scale * log P_lm - lodr_scale * log P_lodr`` to the score it is ranked by.  With both at 0
+(or no LM) the searches are exactly the plain ones.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor
@@ -24,17 +31,26 @@ from steps.utils import FairstreamError
 
 from .transducer import Transducer
 
+if TYPE_CHECKING:
+    from steps.lm.fusion import LmFusion
+
 METHODS = ("greedy", "modified_beam")
 
 
 @dataclass
 class Hyp:
-    """One hypothesis: tokens (after the blank context), log-probability, emission frames."""
+    """One hypothesis: tokens (after the blank context), log-probability, emission frames.
+
+    With LM fusion ``score`` is the ranking score, the transducer's log-probability plus
+    ``lm_score`` (the fusion terms of its tokens); ``lm`` is its LM state.
+    """
 
     ys: list[int]
     score: float = 0.0
     frames: list[int] = field(default_factory=list)  # encoder frame at which each token came out
     pred: Tensor | None = None  # projected predictor output for the last ``context_size`` tokens
+    lm: Any = None  # LM fusion state (None without an LM)
+    lm_score: float = 0.0  # sum of the LM fusion terms included in ``score``
 
     def tokens(self, context_size: int) -> list[int]:
         return self.ys[context_size:]
@@ -95,10 +111,19 @@ class Search(Protocol):
 
 
 class _Base:
-    def __init__(self, model: Transducer) -> None:
+    def __init__(self, model: Transducer, blank_penalty: float = 0.0) -> None:
         self.scorer = Scorer(model)
         self.blank_id = self.scorer.blank_id
         self.context_size = self.scorer.context_size
+        self.blank_penalty = float(blank_penalty)
+
+    def log_probs(self, enc_p: Tensor, pred_p: Tensor) -> Tensor:
+        """Joiner log-softmax, with ``blank_penalty`` subtracted from the blank logit first."""
+        logits = self.scorer.logits(enc_p, pred_p)
+        if self.blank_penalty:
+            logits = logits.clone()
+            logits[:, self.blank_id] -= self.blank_penalty
+        return logits.log_softmax(dim=-1)
 
     def init(self, batch: int) -> list[StreamState]:
         return [StreamState([Hyp([self.blank_id] * self.context_size)]) for _ in range(batch)]
@@ -114,8 +139,8 @@ class GreedySearch(_Base):
     blank), which bounds the work on frames where an untrained model never predicts blank.
     """
 
-    def __init__(self, model: Transducer, max_sym_per_frame: int = 3) -> None:
-        super().__init__(model)
+    def __init__(self, model: Transducer, max_sym_per_frame: int = 3, blank_penalty: float = 0.0) -> None:
+        super().__init__(model, blank_penalty)
         if max_sym_per_frame < 1:
             raise FairstreamError(f"max_sym_per_frame must be >= 1, got {max_sym_per_frame}")
         self.max_sym = max_sym_per_frame
@@ -130,8 +155,7 @@ class GreedySearch(_Base):
             for _ in range(self.max_sym):
                 if not rows:
                     break
-                logp = self.scorer.logits(enc_p[rows, t], torch.stack([hyps[b].pred for b in rows]))
-                logp = logp.log_softmax(dim=-1)
+                logp = self.log_probs(enc_p[rows, t], torch.stack([hyps[b].pred for b in rows]))
                 best_lp, best = logp.max(dim=-1)
                 emitted = []
                 for b, tok, lp in zip(rows, best.tolist(), best_lp.tolist(), strict=True):
@@ -157,13 +181,36 @@ class ModifiedBeamSearch(_Base):
     sequences, the scores are the exact log-probabilities of the sequences (tests check this
     against brute force).  Only a blank extension of ``A+[v]`` and the ``v`` extension of ``A``
     can collide, which makes the merge a dictionary look-up per hypothesis.
+
+    With ``lm`` (an active :class:`~steps.lm.fusion.LmFusion`) the candidates are ranked by
+    transducer + fusion score; merged alignments share one token sequence and so one LM score,
+    which keeps the merge exact.  ``best`` then adds the fusion's end-of-sentence term.
     """
 
-    def __init__(self, model: Transducer, beam: int = 4) -> None:
-        super().__init__(model)
+    def __init__(
+        self, model: Transducer, beam: int = 4, lm: LmFusion | None = None, blank_penalty: float = 0.0
+    ) -> None:
+        super().__init__(model, blank_penalty)
         if beam < 1:
             raise FairstreamError(f"beam must be >= 1, got {beam}")
         self.beam = beam
+        self.lm = lm if lm is not None and lm.active else None
+        if self.lm is not None:
+            vocab = getattr(model, "vocab_size", None)
+            if vocab is not None and vocab != self.lm.vocab_size:
+                raise FairstreamError(f"the LM has {self.lm.vocab_size} tokens, the transducer {vocab}")
+
+    def init(self, batch: int) -> list[StreamState]:
+        if self.lm is None:
+            return super().init(batch)
+        lm0 = self.lm.init_state()
+        return [StreamState([Hyp([self.blank_id] * self.context_size, lm=lm0)]) for _ in range(batch)]
+
+    def best(self, state: StreamState) -> Hyp:
+        if self.lm is None:
+            return super().best(state)
+        lm = self.lm
+        return max(state.hyps, key=lambda h: h.score + lm.final(h.lm))
 
     def advance(self, enc: Tensor, num_frames: Sequence[int], states: list[StreamState]) -> None:
         enc_p = self.scorer.project_encoder(enc)
@@ -178,10 +225,16 @@ class ModifiedBeamSearch(_Base):
     def _step(self, enc_p: Tensor, t: int, states: list[StreamState], rows: list[int]) -> None:
         flat = [h for s in states for h in s.hyps]
         owner = torch.tensor([i for i, s in enumerate(states) for _ in s.hyps])
-        logp = self.scorer.logits(enc_p[torch.tensor(rows)[owner], t], torch.stack([h.pred for h in flat]))
-        logp = logp.log_softmax(dim=-1).double()  # (H, V)
+        logp = self.log_probs(enc_p[torch.tensor(rows)[owner], t], torch.stack([h.pred for h in flat]))
+        logp = logp.double()  # (H, V)
         vocab = logp.size(1)
         cand = logp + torch.tensor([h.score for h in flat], dtype=torch.float64)[:, None]
+        bonus = None
+        if self.lm is not None:
+            bonus = torch.stack([self.lm.bonus(h.lm) for h in flat])  # (H, V), 0 for blank
+            if bonus.size(1) != vocab:
+                raise FairstreamError(f"the LM has {bonus.size(1)} tokens, the transducer {vocab}")
+            cand = cand + bonus
         # merge "A+[v] then blank" with "A then v": log-add into the blank entry, drop the other
         offset = 0
         for s in states:
@@ -206,6 +259,9 @@ class ModifiedBeamSearch(_Base):
             offset += len(s.hyps)
         k = min(self.beam, width)
         top_scores, top_idx = padded.topk(k, dim=1)
+        offsets = [0]
+        for s in states:
+            offsets.append(offsets[-1] + len(s.hyps))
         for i, s in enumerate(states):
             new: list[Hyp] = []
             for score, idx in zip(top_scores[i].tolist(), top_idx[i].tolist(), strict=True):
@@ -214,19 +270,35 @@ class ModifiedBeamSearch(_Base):
                 h = s.hyps[idx // vocab]
                 tok = idx % vocab
                 if tok == self.blank_id:
-                    new.append(Hyp(h.ys, score, h.frames, h.pred))
-                else:
+                    new.append(Hyp(h.ys, score, h.frames, h.pred, h.lm, h.lm_score))
+                elif self.lm is None:
                     frame = s.num_frames + t
                     new.append(Hyp([*h.ys, tok], score, [*h.frames, frame], None))
+                else:
+                    frame = s.num_frames + t
+                    assert bonus is not None
+                    lm_score = h.lm_score + float(bonus[offsets[i] + idx // vocab, tok])
+                    lm_state = self.lm.advance(h.lm, tok)
+                    new.append(Hyp([*h.ys, tok], score, [*h.frames, frame], None, lm_state, lm_score))
             s.hyps = new
         self.scorer.fill_pred([h for s in states for h in s.hyps])
 
 
-def make_search(method: str, model: Transducer, beam: int = 4, max_sym_per_frame: int = 3) -> Search:
+def make_search(
+    method: str,
+    model: Transducer,
+    beam: int = 4,
+    max_sym_per_frame: int = 3,
+    lm: LmFusion | None = None,
+    blank_penalty: float = 0.0,
+) -> Search:
+    """The search ``method`` names; ``lm`` (shallow fusion) only with modified beam search."""
     if method == "greedy":
-        return GreedySearch(model, max_sym_per_frame)
+        if lm is not None and lm.active:
+            raise FairstreamError("LM fusion needs modified_beam search, not greedy")
+        return GreedySearch(model, max_sym_per_frame, blank_penalty)
     if method == "modified_beam":
-        return ModifiedBeamSearch(model, beam)
+        return ModifiedBeamSearch(model, beam, lm, blank_penalty)
     raise FairstreamError(f"unknown search method {method!r}; known: {', '.join(METHODS)}")
 
 

@@ -30,6 +30,73 @@ def _yaml(p: Path) -> dict[str, Any]:
     return (yaml.safe_load(p.read_text()) or {}) if p.is_file() else {}
 
 
+LM_SUFFIX = "_modified_beam_lm"  # decode method: modified beam search + n-gram LM fusion (stage 3's LM)
+
+
+def search_label(m: dict[str, Any]) -> str:
+    """``modified_beam_lm (beam 4), LM 0.3, LODR 0.1, avg 2`` from a split's metrics."""
+    method = m.get("method")
+    search = str(method or "?")
+    if method in ("modified_beam", "modified_beam_lm"):
+        search += f" (beam {m.get('beam')})"
+    if method == "modified_beam_lm":
+        search += f", LM {m.get('lm_scale')}"
+        if m.get("lodr_scale"):
+            search += f", LODR {m['lodr_scale']}"
+    if m.get("blank_penalty"):
+        search += f", blank penalty {m['blank_penalty']}"
+    if m.get("avg"):
+        search += f", avg {m['avg']}"
+    return search
+
+
+def lm_table(dirs: list[Path]) -> list[str]:
+    """WER without and with the LM: ``<model>_modified_beam_lm`` beside ``<model>_modified_beam``."""
+    names = {d.name: d for d in dirs}
+    rows = []
+    lm_info = ""
+    for d in dirs:
+        if not d.name.endswith(LM_SUFFIX):
+            continue
+        model = d.name.removesuffix(LM_SUFFIX)
+        with_lm = _json(d / "metrics.json")
+        base = names.get(f"{model}_modified_beam")
+        without = _json(base / "metrics.json") if base is not None else {}
+        m = with_lm.get("test") or with_lm.get("dev") or {}
+        cells = [model, _fmt(m.get("lm_scale")), _fmt(m.get("lodr_scale"))]
+        for split in ("dev", "test"):
+            cells += [
+                _fmt(without.get(split, {}).get("wer"), ".2f"),
+                _fmt(with_lm.get(split, {}).get("wer"), ".2f"),
+            ]
+        a, b = without.get("test", {}).get("wer"), with_lm.get("test", {}).get("wer")
+        cells.append(_fmt(None if a is None or b is None else b - a, "+.2f"))
+        rows.append("| " + " | ".join(cells) + " |")
+        if not lm_info:
+            report = _json(Path(str(m.get("lm_dir", ""))) / "report.json").get("lm", {})
+            if report:
+                ppl = report.get("dev_ppl")
+                lm_info = (
+                    f" The LM: order-{report.get('order')} Kneser-Ney over BPE tokens of "
+                    f"{report.get('sentences')} sentences with every dev/test sentence removed"
+                    + (f", dev token perplexity {ppl:.2f}" if ppl else "")
+                    + "."
+                )
+    if not rows:
+        return []
+    return [
+        "Without and with the token n-gram LM (shallow fusion in modified beam search, scales from "
+        f"conf/lm.yaml, chosen on dev with `python -m steps.tune_lm_scale`).{lm_info} WER in %; Δ = with − "
+        "without on test.",
+        "",
+        "| model | LM scale | LODR scale | dev WER, beam | dev WER, beam + LM | test WER, beam "
+        "| test WER, beam + LM | test Δ |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def _row(dec: Path) -> tuple[str, dict[str, Any]]:
     d = Path(_yaml(dec / "config.yaml").get("model_dir", ""))
     train = _json(d / "train_stats.json")
@@ -38,11 +105,7 @@ def _row(dec: Path) -> tuple[str, dict[str, Any]]:
     dev, test = metrics.get("dev", {}), metrics.get("test", {})
     flops = encoder_flops(d)
     m = test or dev
-    search = str(m.get("method", "?"))
-    if m.get("method") == "modified_beam":
-        search += f" (beam {m.get('beam')})"
-    if m.get("avg"):
-        search += f", avg {m['avg']}"
+    search = search_label(m)
     cells = [
         dec.name,
         conf.get("model", {}).get("encoder", "?"),
@@ -92,6 +155,7 @@ def asr_section(exp_dir: Path) -> str | None:
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
+            *lm_table(list(dirs)),
             *([note, ""] if note else []),
         ]
     )

@@ -1,0 +1,117 @@
+"""Shallow fusion of token n-gram LMs into transducer beam search, with LODR.
+
+For a hypothesis with LM state ``s`` the search adds to the score of each non-blank token ``v``
+
+    bonus(s)[v] = lm_scale * log P_lm(v | s) - lodr_scale * log P_lodr(v | s')
+
+(and 0 to blank).  ``P_lodr`` is a low-order (bigram) model of the *training transcripts*, an
+estimate of the internal LM the transducer learnt from them ("low-order density ratio", as in
+icefall): subtracting it lets the external LM replace the internal one instead of being added
+on top of it.  At the end of an utterance ``final(s)`` is the same combination for ``</s>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from steps.utils import FairstreamError
+
+from .ngram import NgramLM, State
+
+log = logging.getLogger(__name__)
+
+LM_FILE = "lm.npz"
+LODR_FILE = "lodr.npz"
+
+FusionState = tuple[State, State]
+
+
+class LmFusion:
+    """The LM bonus of every token for a hypothesis' LM state(s), cached per state."""
+
+    def __init__(
+        self,
+        lm: NgramLM | None,
+        lm_scale: float = 0.0,
+        lodr: NgramLM | None = None,
+        lodr_scale: float = 0.0,
+        eos: bool = True,
+    ) -> None:
+        if lm_scale < 0 or lodr_scale < 0:
+            raise FairstreamError(f"LM scales must be >= 0, got lm {lm_scale}, lodr {lodr_scale}")
+        if lm_scale and lm is None:
+            raise FairstreamError("lm_scale > 0 needs an LM")
+        if lodr_scale and lodr is None:
+            raise FairstreamError("lodr_scale > 0 needs a LODR model (lodr.npz)")
+        self.lm = lm if lm_scale else None
+        self.lodr = lodr if lodr_scale else None
+        self.lm_scale, self.lodr_scale, self.eos = float(lm_scale), float(lodr_scale), eos
+        sizes = {m.vocab_size for m in (self.lm, self.lodr) if m is not None}
+        if len(sizes) > 1:
+            raise FairstreamError(f"the LM and the LODR model have different vocabularies: {sorted(sizes)}")
+        self.vocab_size = sizes.pop() if sizes else None
+        self._cache: dict[FusionState, Tensor] = {}
+
+    @property
+    def active(self) -> bool:
+        """False when both scales are 0: the search then runs exactly as without an LM."""
+        return self.lm is not None or self.lodr is not None
+
+    def init_state(self) -> FusionState:
+        return (
+            self.lm.init_state() if self.lm is not None else (),
+            self.lodr.init_state() if self.lodr is not None else (),
+        )
+
+    def advance(self, state: FusionState, token: int) -> FusionState:
+        a, b = state
+        return (
+            self.lm.advance(a, token) if self.lm is not None else a,
+            self.lodr.advance(b, token) if self.lodr is not None else b,
+        )
+
+    def bonus(self, state: FusionState) -> Tensor:
+        """(V,) float64: what emitting each token adds to a hypothesis' score (blank: 0)."""
+        out = self._cache.get(state)
+        if out is not None:
+            return out
+        assert self.vocab_size is not None
+        v = self.vocab_size
+        total = torch.zeros(v, dtype=torch.float64)
+        if self.lm is not None:
+            total += self.lm_scale * torch.from_numpy(self.lm.logprobs(state[0])[:v])
+        if self.lodr is not None:
+            total -= self.lodr_scale * torch.from_numpy(self.lodr.logprobs(state[1])[:v])
+        total[0] = 0.0  # blank: the LM state does not move
+        if len(self._cache) >= 50_000:  # ~8 V bytes each
+            self._cache.clear()
+        self._cache[state] = total
+        return total
+
+    def final(self, state: FusionState) -> float:
+        """The end-of-sentence term added when ranking finished hypotheses (0 unless ``eos``)."""
+        if not self.eos:
+            return 0.0
+        out = 0.0
+        if self.lm is not None:
+            out += self.lm_scale * float(self.lm.logprobs(state[0])[self.lm.eos_id])
+        if self.lodr is not None:
+            out -= self.lodr_scale * float(self.lodr.logprobs(state[1])[self.lodr.eos_id])
+        return out
+
+
+def load_fusion(lm_dir: Path, lm_scale: float, lodr_scale: float = 0.0, eos: bool = True) -> LmFusion:
+    """The fusion of ``lm_dir`` (``steps.train_ngram_lm`` output); only the models with a scale load."""
+    lm = NgramLM.load(lm_dir / LM_FILE) if lm_scale else None
+    lodr = NgramLM.load(lm_dir / LODR_FILE) if lodr_scale else None
+    fusion = LmFusion(lm, lm_scale, lodr, lodr_scale, eos)
+    parts = [f"lm {lm_scale} x order-{lm.order}"] if lm is not None else []
+    parts += [f"lodr -{lodr_scale} x order-{lodr.order}"] if lodr is not None else []
+    log.info(
+        "LM fusion from %s: %s%s", lm_dir, ", ".join(parts) or "off (all scales 0)", ", + </s>" if eos else ""
+    )
+    return fusion
