@@ -17,6 +17,7 @@ import click
 
 from steps.reports.asr import asr_section
 from steps.reports.compare import compare_section
+from steps.reports.learning import learning_section
 from steps.reports.machine import describe
 from steps.utils import write_text_atomic
 from steps.utils.cli import CONTEXT, step_main
@@ -74,7 +75,15 @@ def main(
         f"- wall time of the run: {took}",
         "",
     ]
-    sections = [s for s in [asr_section(exp_dir), compare_section(exp_dir, fig_dir, out_md.parent)] if s]
+    sections = [
+        s
+        for s in [
+            asr_section(exp_dir),
+            learning_section(exp_dir, fig_dir, out_md.parent),
+            compare_section(exp_dir, fig_dir, out_md.parent),
+        ]
+        if s
+    ]
     sections += fragment_sections(exp_dir, fig_dir, out_md)
     if not sections:
         parts.append("No finished results were found in this run's experiment directory.\n")

@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from .checkpoint import LATEST, epoch_checkpoints, file_digest, load_checkpoint,
 from .data import DataConf, make_train_loader
 from .registry import TASKS, build_model
 from .transducer import ModelConf
+from .validation import Validator, append_record, fixed_subset
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ class TrainConf:
     weight_decay: float = 1e-3
     warmup_steps: int = 300
     final_lr_fraction: float = 0.05  # cosine decay to this fraction of lr at max_steps
+    # the cosine decay spans the last ``decay_fraction`` of the updates after warm-up; before it the
+    # rate stays at its peak (1.0: decay from the end of warm-up on, the classic cosine schedule)
+    decay_fraction: float = 1.0
     grad_clip: float = 5.0
     prune_range: int = 5
     am_scale: float = 0.0
@@ -64,6 +69,9 @@ class TrainConf:
     init_strict: bool = True
     ctc_scale: float = 0.0  # weight of the auxiliary CTC loss (needs model.ctc_head: true)
     feature_norm_cuts: int = 1000  # training cuts the global feature mean / std come from (0: none)
+    valid_every: int = 200  # updates between validations (loss + greedy WER on dev; 0: none)
+    valid_cuts: int = 128  # size of the fixed, evenly spaced dev subset validation decodes
+    valid_split: str = "dev"
     # "transducer": one target per utterance (IN_DIR/cuts_train); "multitalker": the
     # separator-transducer-segmenter on sessions (IN_DIR/sessions_train, steps/multitalker/)
     task: str = "transducer"
@@ -85,10 +93,16 @@ class TrainConf:
 
 
 def lr_factor(step: int, conf: TrainConf) -> float:
-    """Linear warm-up, then cosine decay to ``final_lr_fraction``."""
+    """Linear warm-up, a constant peak, then cosine decay to ``final_lr_fraction`` over the last
+    ``decay_fraction`` of the run (warm-up-stable-decay; ``decay_fraction: 1`` is plain cosine).
+
+    Why not cosine from the start: a short CPU budget is spent mostly underfitting, and a cosine
+    from update 0 halves the rate before the model has learned much."""
     if step < conf.warmup_steps:
         return (step + 1) / conf.warmup_steps
-    p = min(1.0, (step - conf.warmup_steps) / max(1, conf.max_steps - conf.warmup_steps))
+    span = max(1, conf.max_steps - conf.warmup_steps)
+    decay = max(1, round(conf.decay_fraction * span))
+    p = min(1.0, max(0.0, (step - conf.max_steps + decay) / decay))
     return conf.final_lr_fraction + (1 - conf.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * p))
 
 
@@ -175,11 +189,56 @@ class Trainer:
             "skipped_bad_loss": 0,
             "frames": 0,
             "train_seconds": 0.0,
+            "audio_seconds": 0.0,
         }
+        self.threads = torch.get_num_threads()
+        self.validator = self.make_validator(fbank_dir) if dist.main else None
         self.regularizers = build_regularizers(conf.regularizers, self.model)
         self.ddp_model: nn.Module = self.model
         if dist.world_size > 1:
             self.ddp_model = nn.parallel.DistributedDataParallel(self.model)
+
+    def make_validator(self, fbank_dir: Path) -> Validator | None:
+        """The fixed dev subset of the learning curve (single-talker transducers only)."""
+        c = self.conf
+        if c.valid_every <= 0 or c.task != "transducer":
+            return None
+        try:
+            cuts = load_cuts(fbank_dir, c.valid_split)
+        except FairstreamError:
+            log.warning("no %s cuts in %s: training without validation", c.valid_split, fbank_dir)
+            return None
+        subset = fixed_subset(cuts, c.valid_cuts)
+        log.info("validation every %d updates on %d %s cuts", c.valid_every, len(subset), c.valid_split)
+        return Validator(subset, self.tokenizer, prune_range=c.prune_range)
+
+    def core_minutes(self) -> float:
+        """Training compute so far: wall time x threads x processes (validation excluded)."""
+        return self.counters["train_seconds"] * self.threads * self.dist.world_size / 60
+
+    def validate(self, writer: Any) -> None:
+        """Log the dev loss and greedy WER with the training clock (core-minutes, audio seconds)."""
+        assert self.validator is not None
+        res = self.validator.run(self.model, self.conf.loss_backend)
+        core_minutes = self.core_minutes()
+        record = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "valid_split": self.conf.valid_split,
+            "train_seconds": round(self.counters["train_seconds"], 1),
+            "threads": self.threads,
+            "core_minutes": round(core_minutes, 3),
+            "audio_seconds": round(self.counters["audio_seconds"], 1),
+            **res,
+        }
+        append_record(self.out, record)
+        if writer is not None:
+            writer.add_scalar("valid/loss", res["loss"], self.step)
+            writer.add_scalar("valid/wer", res["wer"], self.step)
+            writer.add_scalar("valid/wer_vs_core_minutes", res["wer"], round(core_minutes * 60))
+        log.info("step %d: valid loss %.4f, greedy WER %.2f%% (%d cuts), %.1f core-min, %.0f s audio",
+                 self.step, res["loss"], res["wer"], res["cuts"], core_minutes,
+                 self.counters["audio_seconds"])  # fmt: skip
 
     # ---- checkpoints -------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -373,12 +432,12 @@ class Trainer:
             initial=self.step,
             desc="train",
             unit="step",
-            disable=not self.dist.main,
+            disable=not self.dist.main or not sys.stderr.isatty(),  # log lines instead in a log file
         )
         bad_in_row = 0
-        t_start = time.time()
-        t_base = self.counters["train_seconds"]
+        t_last = time.time()  # the training clock excludes validation
         audio_seconds = 0.0
+        t_start = time.time()
         while self.step < self.conf.max_steps:
             self.sampler.set_epoch(self.epoch)
             step_at_epoch_start = self.step
@@ -397,9 +456,13 @@ class Trainer:
                     continue
                 bad_in_row = 0
                 self.step += 1
-                audio_seconds += float(batch["supervisions"]["num_frames"].sum()) * 0.01
-                elapsed = time.time() - t_start
-                self.counters["train_seconds"] = t_base + elapsed
+                batch_audio = float(batch["supervisions"]["num_frames"].sum()) * 0.01
+                audio_seconds += batch_audio
+                self.counters["audio_seconds"] += batch_audio * self.dist.world_size
+                now = time.time()
+                self.counters["train_seconds"] += now - t_last
+                t_last = now
+                elapsed = now - t_start
                 bar.update(1)
                 bar.set_postfix(
                     loss=f"{stats['loss']:.3f}",
@@ -408,6 +471,15 @@ class Trainer:
                 if writer is not None and self.step % self.conf.log_every == 0:
                     for k, v in stats.items():
                         writer.add_scalar(f"train/{k}", v, self.step)
+                    if bar.disable:
+                        log.info("step %d/%d: loss %.3f, lr %.2e, %.0f s of audio per s",
+                                 self.step, self.conf.max_steps, stats["loss"], stats["lr"],
+                                 audio_seconds / max(elapsed, 1e-9))  # fmt: skip
+                if self.validator is not None and (
+                    self.step % self.conf.valid_every == 0 or self.step == self.conf.max_steps
+                ):
+                    self.validate(writer)
+                    t_last = time.time()
                 if self.step % self.conf.checkpoint_every == 0:
                     self.save()
                 if self.step >= self.conf.max_steps:
@@ -433,6 +505,9 @@ class Trainer:
             "epochs": self.epoch,
             "parameters": self.num_params,
             "train_seconds": round(self.counters["train_seconds"], 1),
+            "threads": self.threads,
+            "core_minutes": round(self.core_minutes(), 2),
+            "audio_seconds": round(self.counters["audio_seconds"], 1),
             "skipped_short_utterances": self.counters["skipped_short"],
             "skipped_bad_batches": self.counters["skipped_bad_loss"],
             "world_size": self.dist.world_size,
