@@ -87,7 +87,11 @@ def main(
     num_threads: int,
     out: Path | None,
 ) -> None:
-    """Dev WER of modified beam search + LM fusion for each (lm scale, LODR scale, blank penalty)."""
+    """Dev WER of modified beam search + LM fusion for each (lm scale, LODR scale, blank penalty).
+
+    Offline, on the first --num-cuts cuts of --split (never test); put the best values in the
+    decode: section of conf/lm.yaml, which --method modified_beam_lm decodes with.
+    """
     if split.startswith("test"):
         raise FairstreamError(f"--split {split}: scales are tuned on dev, never on test")
     if num_cuts < 1 or batch_size < 1 or num_threads < 1:
