@@ -45,12 +45,12 @@ def test_tiny_run_to_stage_3_then_noop(tmp_path: Path) -> None:
     data = tmp_path / "data"
     proc = _run("--size", "tiny", "--stop-stage", "3", "--data-dir", str(data), "--seed", "3")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for d in ("manifests", "fbank", "lang_bpe_100"):
+    for d in ("manifests", "fbank", "lang_bpe_100", "lm_text", "lang_bpe_100/lm"):
         assert (data / d / ".done").is_file()
     assert "Stage 2: features" in proc.stderr and "done in" in proc.stderr
     again = _run("--size", "tiny", "--stop-stage", "3", "--data-dir", str(data), "--seed", "3")
     assert again.returncode == 0
-    assert again.stderr.count("nothing to do") == 3
+    assert again.stderr.count("nothing to do") == 5  # data, features, BPE, LM text, LM
 
 
 def test_swapped_stage_script_is_used(tmp_path: Path) -> None:

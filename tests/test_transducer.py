@@ -17,7 +17,7 @@ from steps.nnet.registry import ENCODERS, build_encoder
 from steps.nnet.trainer import TrainConf, loss_scales, lr_factor
 from steps.utils import FairstreamError
 from steps.utils.stage import partial_dir
-from tests.conftest import REPO, run_step
+from tests.conftest import REPO, run_step, stream_all
 
 TINY_TRAIN = """
 model:
@@ -56,6 +56,26 @@ def test_streaming_equals_full_forward(name: str, chunk: int) -> None:
     streamed = torch.cat(outs, dim=1)
     assert streamed.shape == full.shape and int(lens[0]) == full.shape[1]
     torch.testing.assert_close(streamed, full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lstm", "convrnnt", "contextnet"])
+@pytest.mark.parametrize("chunk", [1, 5, 8, 32])
+def test_x8_subsampling_streams_and_halves_the_frame_rate(name: str, chunk: int) -> None:
+    torch.manual_seed(0)
+    conf = {"num_features": 20, "hidden_dim": 32, "output_dim": 24, "subsampling_factor": 8}
+    enc = build_encoder(name, conf).eval()
+    x = torch.randn(2, 61, 20)
+    with torch.no_grad():
+        full, lens = enc(x, torch.tensor([61, 40]))
+        streamed = stream_all(enc, x, chunk)
+    assert enc.subsampling == 8 and lens.tolist() == [8, 5] and full.shape[1] == 8  # ceil(T / 8)
+    torch.testing.assert_close(streamed, full, atol=1e-5, rtol=1e-5)  # streaming equals offline
+    x2 = x.clone()
+    x2[:, 33:] += 1.0  # input frames 33.. may change output frames 4.. (frame t sees up to 8t + 7)
+    with torch.no_grad():
+        changed, _ = enc(x2, torch.tensor([61, 40]))
+    torch.testing.assert_close(changed[:, :4], full[:, :4], atol=1e-6, rtol=1e-5)  # causal
+    assert (changed[:, 5:] - full[:, 5:]).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("name", sorted(ENCODERS))

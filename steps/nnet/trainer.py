@@ -29,6 +29,7 @@ from steps.utils import FairstreamError, seed_everything, write_json_atomic
 from .checkpoint import LATEST, epoch_checkpoints, file_digest, load_checkpoint, save_checkpoint
 from .data import DataConf, make_train_loader
 from .registry import TASKS, build_model
+from .streaming import encoder_output_lengths
 from .transducer import ModelConf
 from .validation import Validator, append_record, fixed_subset
 
@@ -316,7 +317,7 @@ class Trainer:
         x_lens = sup["num_frames"].to(torch.int64)
         cuts = sup["cut"]
         ys = [self.tokenizer.encode(t, where=f"train/{c.id}") for t, c in zip(sup["text"], cuts, strict=True)]
-        sub_lens = ((x_lens + 1) // 2 + 1) // 2
+        sub_lens = encoder_output_lengths(self.model.encoder, x_lens)
         keep = [i for i, y in enumerate(ys) if len(y) <= int(sub_lens[i])]
         if len(keep) < len(ys):
             self.counters["skipped_short"] += len(ys) - len(keep)

@@ -58,10 +58,14 @@ class ContextNetEncoder(StreamingEncoder):
         se_reduction: int = 8,
         output_dim: int = 320,
         subsampling_channels: int = 32,
+        subsampling_factor: int = 4,
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
-        self.subsample = CausalConvSubsampling(num_features, hidden_dim, subsampling_channels)
+        self.subsample = CausalConvSubsampling(
+            num_features, hidden_dim, subsampling_channels, subsampling_factor
+        )
+        self.subsampling = subsampling_factor
         self.blocks = nn.ModuleList(
             ContextBlock(hidden_dim, layers_per_block, kernel_size, se_reduction, dropout)
             for _ in range(num_blocks)

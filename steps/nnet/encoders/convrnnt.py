@@ -72,11 +72,15 @@ class ConvRnnEncoder(StreamingEncoder):
         num_layers: int = 2,
         output_dim: int = 320,
         subsampling_channels: int = 32,
+        subsampling_factor: int = 4,
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
         lstm_dim = lstm_dim or hidden_dim
-        self.subsample = CausalConvSubsampling(num_features, hidden_dim, subsampling_channels)
+        self.subsample = CausalConvSubsampling(
+            num_features, hidden_dim, subsampling_channels, subsampling_factor
+        )
+        self.subsampling = subsampling_factor
         self.local = nn.ModuleList(
             LocalBlock(hidden_dim, local_kernel, dropout) for _ in range(num_local_blocks)
         )

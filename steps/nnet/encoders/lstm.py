@@ -20,10 +20,14 @@ class LstmEncoder(StreamingEncoder):
         num_layers: int = 3,
         output_dim: int = 320,
         subsampling_channels: int = 32,
+        subsampling_factor: int = 4,
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
-        self.subsample = CausalConvSubsampling(num_features, hidden_dim, subsampling_channels)
+        self.subsample = CausalConvSubsampling(
+            num_features, hidden_dim, subsampling_channels, subsampling_factor
+        )
+        self.subsampling = subsampling_factor
         self.lstm = NormLstmStack(hidden_dim, num_layers, dropout)
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(hidden_dim, output_dim)
