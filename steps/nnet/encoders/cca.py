@@ -233,6 +233,7 @@ class CcaTransformer(StreamingEncoder):
         gate_bias: float = 3.0,  # initial keep logit: blocks start mostly on (p = 0.95)
         arbitrator_dim: int = 16,
         rel_buckets: int = 16,
+        subsampling_factor: int = 4,
     ) -> None:
         super().__init__()
         if hidden_dim % num_heads:
@@ -244,7 +245,10 @@ class CcaTransformer(StreamingEncoder):
         if cost_weight < 0:
             raise FairstreamError(f"cca cost_weight must be >= 0, got {cost_weight}")
         ff_dim = ff_dim or 4 * hidden_dim
-        self.subsample = CausalConvSubsampling(num_features, hidden_dim, subsampling_channels)
+        self.subsample = CausalConvSubsampling(
+            num_features, hidden_dim, subsampling_channels, subsampling_factor
+        )
+        self.subsampling = subsampling_factor
         self.layers = nn.ModuleList(
             GatedLayer(hidden_dim, num_heads, ff_dim, left_context, dropout, rel_buckets)
             for _ in range(num_layers)
@@ -374,11 +378,13 @@ class CcaTransformer(StreamingEncoder):
 
     # ---- FLOPs --------------------------------------------------------------------------
     def frontend_flops_per_frame(self) -> int:
-        """Subsampling per encoder frame: two conv1 rows, one conv2 row, the linear map."""
+        """Subsampling per encoder frame: factor/2 conv1 rows, factor/4 conv2 rows, one conv3 row
+        (x8 only), the linear map."""
         sub = self.subsample
-        c, f1 = sub.channels, sub.f1
-        f2 = sub.out.in_features // c
-        return 2 * (2 * f1 * c * 9 + f2 * c * c * 9 + c * f2 * self.hidden_dim)
+        c, f1, f2 = sub.channels, sub.f1, sub.f2
+        conv3 = f2 * c * c * 9 if sub.conv3 is not None else 0
+        rows1, rows2 = sub.factor // 2, sub.factor // 4
+        return 2 * (rows1 * f1 * c * 9 + rows2 * f2 * c * c * 9 + conv3 + c * f2 * self.hidden_dim)
 
     def flop_report(self) -> dict[str, Any]:
         """Counted FLOPs of the last ``forward`` per utterance, for the gates it applied."""
@@ -443,6 +449,7 @@ class SlidingWindowTransformer(CcaTransformer):
         subsampling_channels: int = 32,
         dropout: float = 0.1,
         rel_buckets: int = 16,
+        subsampling_factor: int = 4,
     ) -> None:
         super().__init__(
             num_features=num_features,
@@ -456,4 +463,5 @@ class SlidingWindowTransformer(CcaTransformer):
             dropout=dropout,
             gated=False,
             rel_buckets=rel_buckets,
+            subsampling_factor=subsampling_factor,
         )

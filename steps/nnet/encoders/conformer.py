@@ -165,6 +165,7 @@ class StreamingConformer(StreamingEncoder):
         output_dim: int = 320,
         subsampling_channels: int = 32,
         dropout: float = 0.1,
+        subsampling_factor: int = 4,
     ) -> None:
         super().__init__()
         if chunk_size < 1 or left_chunks < 0:
@@ -172,7 +173,10 @@ class StreamingConformer(StreamingEncoder):
                 f"conformer needs chunk_size >= 1 and left_chunks >= 0, got {chunk_size}, {left_chunks}"
             )
         ff_dim = ff_dim or 4 * hidden_dim
-        self.subsample = CausalConvSubsampling(num_features, hidden_dim, subsampling_channels)
+        self.subsample = CausalConvSubsampling(
+            num_features, hidden_dim, subsampling_channels, subsampling_factor
+        )
+        self.subsampling = subsampling_factor
         self.layers = nn.ModuleList(
             ConformerLayer(hidden_dim, num_heads, ff_dim, kernel_size, chunk_size, left_chunks, dropout)
             for _ in range(num_layers)
