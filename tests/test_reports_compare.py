@@ -68,7 +68,7 @@ def fake_decode(exp: Path, model: str, method: str, errs: list[int], rtf: float)
             "ins": 0,
             "del": 0,
             "sub": e,
-            "accent": ["us", "scottish"][i % 2],
+            "accent": ["en-us", "es-en"][i % 2],
         }
         sup = SupervisionSegment(f"u{i}", f"r{i}", 0.0, 1.0, text="a " * 10, custom=custom)
         cuts.append(MonoCut(f"u{i}", 0.0, 1.0, 0, supervisions=[sup]))
@@ -83,7 +83,9 @@ def test_only_lstm_gives_no_ci_table_and_no_crash(tmp_path: Path) -> None:
     fake_decode(tmp_path, "lstm", "greedy", [1, 2, 0, 3], 0.1)
     text = compare_section(tmp_path, tmp_path / "fig", tmp_path)
     assert text is not None and "Paired bootstrap" not in text
-    assert "| lstm | greedy |" in text and "scottish" in text
+    assert "| lstm | greedy |" in text and "es-en" in text
+    # en-us: utterances 0 and 2 (1 + 0 errors / 20 words), es-en: 1 and 3 (5 / 20): native 5%, ratio 5.0
+    assert "| lstm | greedy | 5.00 | 25.00 | 5.00 | 20.00 | 5.0 |" in text
     assert (tmp_path / "fig" / "asr_wer_vs_rtf.png").stat().st_size > 0
     asr = asr_section(tmp_path)
     assert asr is not None and "MFLOPs" in asr

@@ -135,8 +135,8 @@ def accent_table(decodes: list[Decode]) -> list[str]:
     if not accents:
         return []
     lines = [
-        "| model | search | " + " | ".join(accents) + " | worst − best |",
-        "|---|---|" + "---|" * (len(accents) + 1),
+        "| model | search | " + " | ".join(accents) + " | native English | worst − best | worst / best |",
+        "|---|---|" + "---|" * (len(accents) + 3),
     ]
     for d in with_utts:
         errs: dict[str, int] = defaultdict(int)
@@ -146,9 +146,20 @@ def accent_table(decodes: list[Decode]) -> list[str]:
             words[a] += n
         wers = {a: 100 * errs[a] / words[a] for a in accents if words.get(a)}
         cells = [f"{wers[a]:.2f}" if a in wers else "–" for a in accents]
+        native = [a for a in wers if is_native_english(a)]
+        n_words = sum(words[a] for a in native)
+        cells.append(f"{100 * sum(errs[a] for a in native) / n_words:.2f}" if n_words else "–")
         gap = f"{max(wers.values()) - min(wers.values()):.2f}" if wers else "–"
-        lines.append(f"| {d.model} | {d.method} | " + " | ".join(cells) + f" | {gap} |")
+        best = min(wers.values(), default=0.0)
+        ratio = f"{max(wers.values()) / best:.1f}" if wers and best > 0 else "–"
+        lines.append(f"| {d.model} | {d.method} | " + " | ".join(cells) + f" | {gap} | {ratio} |")
     return lines
+
+
+def is_native_english(accent: str) -> bool:
+    """Accent labels of native-English voices start with ``en-`` (e.g. en-us, en-gb-rp,
+    en-caribbean); second-language accents are ``<l1>-en`` (e.g. es-en)."""
+    return accent.startswith("en-")
 
 
 VERDICTS = {1: "worse", -1: "better", 0: "no significant difference"}
