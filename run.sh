@@ -17,6 +17,7 @@ nj=2
 data_dir=data
 exp_dir=exp
 force=false            # pass --force to every step (redo complete outputs)
+publish=false          # stage 99 writes the repository's RESULTS.md + results/ (else $exp_dir/RESULTS.md)
 # stage scripts: swap any of them, e.g. --features-stage my_fbank.sh
 setup_stage=stages/00_setup.sh
 data_stage=stages/01_data.sh
@@ -57,7 +58,7 @@ stages_help="
   8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep / oversampling fine-tuning)
   9  cca        $cca_stage        fbank + lang -> \$exp_dir/transformer, \$exp_dir/cca (CCA lambda sweep vs sliding windows; compute vs WER)
  10  multitalker $multitalker_stage fbank + lang + embedder + baseline -> \$data_dir/sessions, \$exp_dir/multitalker (SepTDS with/without latency penalty, single-talker + VAD; RTTM, ORC/cpWER, DER)
- 99  report     $report_stage     \$exp_dir -> RESULTS.md + results/*.png (tables from this run)"
+ 99  report     $report_stage     \$exp_dir -> \$exp_dir/RESULTS.md + results/*.png (tables from this run; --publish true: ./RESULTS.md)"
 
 usage() {
   cat <<USAGE
@@ -79,6 +80,8 @@ Options (default in brackets):
   --data-dir DIR          where stages write data [$data_dir]
   --exp-dir DIR           where stages write models and results [$exp_dir]
   --force true|false      redo complete outputs [$force]
+  --publish true|false    stage 99 rewrites the committed RESULTS.md + results/ (the default full run
+                          only); otherwise the report goes to \$exp_dir/RESULTS.md [$publish]
   --archs "A B"           architectures for stages 4-5 [$archs]
   --nproc N               training processes per model (DDP) [$nproc]
   --train-jobs N          stage-4 models trained side by side, cores split between them [$train_jobs]
@@ -129,6 +132,7 @@ if [ "$corpus" != demo ] && [ -z "$corpus_dir" ]; then
   echo "ERROR: --corpus $corpus needs --corpus-dir PATH" >&2; exit 1
 fi
 force_flag=(); [ "$force" = true ] && force_flag=(--force)
+publish_flag=(); [ "$publish" = true ] && publish_flag=(--publish)
 export FAIRSTREAM_NJ=$nj FAIRSTREAM_SEED=$seed
 
 run_stage 0 "setup" bash "$setup_stage"
@@ -185,5 +189,5 @@ run_stage 10 "multi-talker sessions -> $data_dir/sessions, $exp_dir/multitalker"
     "$data_dir/fbank" "$lang_dir" "$exp_dir/sv/${_svs[0]}/model" "$exp_dir/${_archs[0]}" "$data_dir/sessions" \
     "$exp_dir/multitalker"
 run_stage 99 "report $exp_dir -> RESULTS.md" \
-  bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command"
+  bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command" "${publish_flag[@]}"
 log "finished stages $stage..$stop_stage in $((SECONDS - run_t0)) s"

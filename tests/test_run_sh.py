@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -68,3 +69,21 @@ def test_swapped_stage_script_is_used(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "called").read_text().startswith("custom features --conf conf/fbank.yaml")
+
+
+def test_report_goes_to_the_experiment_dir_unless_published(tmp_path: Path) -> None:
+    """A run's report lands in its own experiment directory; only --publish rewrites the
+    repository's RESULTS.md (here a scratch working directory stands in for the repository)."""
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # the venv's python first
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": path}
+
+    def report(*args: str) -> subprocess.CompletedProcess:
+        cmd = ["bash", str(REPO / "stages/99_report.sh"), "--exp-dir", str(exp), *args]
+        return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    assert report().returncode == 0
+    assert (exp / "RESULTS.md").is_file() and not (tmp_path / "RESULTS.md").exists()
+    assert report("--publish").returncode == 0
+    assert (tmp_path / "RESULTS.md").is_file()
