@@ -127,6 +127,14 @@ run_stage() {  # run_stage N name command...: guarded by --stage/--stop-stage, t
   fi
 }
 
+# numbers, sizes and flags are checked before anything runs (a typo must not run nothing silently)
+for opt in stage stop_stage seed nj nproc train_jobs mitigate_steps cca_steps avg chunk_ms; do
+  [[ "${!opt}" =~ ^[0-9]+$ ]] || { echo "ERROR: --${opt//_/-} must be a whole number, got '${!opt}'" >&2; exit 1; }
+done
+for opt in force publish; do
+  [[ "${!opt}" =~ ^(true|false)$ ]] || { echo "ERROR: --$opt must be true or false, got '${!opt}'" >&2; exit 1; }
+done
+case "$size" in tiny|small|default) ;; *) echo "ERROR: unknown size '$size' (tiny | small | default)" >&2; exit 1 ;; esac
 case "$corpus" in demo|librispeech) ;; *) echo "ERROR: unknown corpus '$corpus' (demo | librispeech)" >&2; exit 1 ;; esac
 if [ "$corpus" != demo ] && [ -z "$corpus_dir" ]; then
   echo "ERROR: --corpus $corpus needs --corpus-dir PATH" >&2; exit 1

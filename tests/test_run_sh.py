@@ -40,6 +40,13 @@ def test_unknown_option_is_one_line() -> None:
     )
     proc = _run("--corpus", "librispeech")
     assert proc.returncode == 1 and "needs --corpus-dir" in proc.stderr
+    for opt, value, msg in [("--stage", "foo", "--stage must be a whole number, got 'foo'"),
+                            ("--avg", "-1", "--avg must be a whole number"),
+                            ("--force", "yes", "--force must be true or false"),
+                            ("--size", "huge", "unknown size 'huge'")]:  # fmt: skip
+        proc = _run(opt, value)
+        assert proc.returncode == 1 and msg in proc.stderr, proc.stderr
+        assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and proc.stderr.startswith("ERROR:")
 
 
 def test_tiny_run_to_stage_3_then_noop(tmp_path: Path) -> None:
