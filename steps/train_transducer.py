@@ -14,29 +14,13 @@ from pathlib import Path
 
 import click
 
-from steps.nnet.registry import model_block
-from steps.nnet.trainer import TrainConf, Trainer, barrier, init_distributed
+from steps.nnet.trainer import Trainer, barrier, init_distributed, load_train_conf
 from steps.utils import StageComplete, require_complete, stage_output
 from steps.utils.cli import CONTEXT, step_main
-from steps.utils.config import from_dict, load_yaml, to_dict
+from steps.utils.config import to_dict
 from steps.utils.stage import config_digest, is_complete, partial_dir
 
 log = logging.getLogger(__name__)
-
-
-def check_train_conf(data: dict, where: str) -> TrainConf:
-    """A training config with its model and data blocks checked, so bad keys fail before training."""
-    conf = from_dict(TrainConf, data, where=where)
-    model_block(conf.task, conf.model, where=f"{where}: model")
-    conf.data_conf()
-    return conf
-
-
-def load_train_conf(path: Path, seed: int | None) -> TrainConf:
-    data = load_yaml(path)
-    if seed is not None:
-        data["seed"] = seed
-    return check_train_conf(data, str(path))
 
 
 @click.command(context_settings=CONTEXT)

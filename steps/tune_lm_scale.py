@@ -24,9 +24,9 @@ import torch
 
 from steps.data.manifests import load_cuts
 from steps.data.scoring import error_counts, totals, wer
-from steps.decode_transducer import check_lm_dir, load_model
-from steps.lm.fusion import LM_FILE, LODR_FILE, LmFusion
+from steps.lm.fusion import LM_FILE, LODR_FILE, LmFusion, check_lm_dir
 from steps.lm.ngram import NgramLM
+from steps.nnet.loading import load_model
 from steps.nnet.search import ModifiedBeamSearch
 from steps.nnet.streaming import load_features
 from steps.utils import FairstreamError, read_config, require_complete, write_json_atomic

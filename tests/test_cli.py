@@ -40,3 +40,13 @@ def test_help_lists_every_step_and_commands_run() -> None:
     asr = main.commands["asr"]
     assert isinstance(asr.get_command(click.Context(main), "train-transducer"), click.Command)
     assert runner.invoke(main, ["asr", "no-such-step"]).exit_code != 0
+
+
+def test_no_step_command_imports_another() -> None:
+    """Step commands stay thin: what two of them share lives in a library module."""
+    steps = _step_modules() | {"cli"}
+    for name in steps:
+        tree = ast.parse((REPO / "steps" / f"{name}.py").read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        others = {f"steps.{s}" for s in steps if s != name and name != "cli"}
+        assert not imported & others, f"steps/{name}.py imports {sorted(imported & others)}"

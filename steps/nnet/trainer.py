@@ -25,10 +25,11 @@ from tqdm import tqdm
 from steps.data.manifests import load_cuts
 from steps.data.tokenizer import Tokenizer
 from steps.utils import FairstreamError, seed_everything, write_json_atomic
+from steps.utils.config import from_dict, load_yaml
 
 from .checkpoint import LATEST, epoch_checkpoints, file_digest, load_checkpoint, save_checkpoint
 from .data import DataConf, make_train_loader
-from .registry import TASKS, build_model
+from .registry import TASKS, build_model, model_block
 from .streaming import encoder_output_lengths
 from .transducer import ModelConf
 from .validation import Validator, append_record, fixed_subset
@@ -91,6 +92,21 @@ class TrainConf:
         from steps.utils.config import from_dict
 
         return from_dict(DataConf, self.data, where="data")
+
+
+def check_train_conf(data: dict, where: str) -> TrainConf:
+    """A training config with its model and data blocks checked, so bad keys fail before training."""
+    conf = from_dict(TrainConf, data, where=where)
+    model_block(conf.task, conf.model, where=f"{where}: model")
+    conf.data_conf()
+    return conf
+
+
+def load_train_conf(path: Path, seed: int | None) -> TrainConf:
+    data = load_yaml(path)
+    if seed is not None:
+        data["seed"] = seed
+    return check_train_conf(data, str(path))
 
 
 def lr_factor(step: int, conf: TrainConf) -> float:
