@@ -45,6 +45,7 @@ from steps.utils import FairstreamError, StageDir, atomic_path, read_config, req
 from steps.utils.atomic import write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import load_yaml
+from steps.utils.device import device_option, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -341,6 +342,7 @@ def lm_settings(
 @click.option("--batch-size", type=int, default=1, help="Utterances decoded (streamed) side by side.")
 @click.option("--num-threads", type=int, default=1, help="torch threads; latency and RTF depend on it.")
 @click.option("--force", is_flag=True, help="Redo even if OUT_DIR is complete or holds another config.")
+@device_option
 @step_main
 def main(
     model_dir: Path,
@@ -363,6 +365,7 @@ def main(
     batch_size: int,
     num_threads: int,
     force: bool,
+    device: str,
 ) -> None:
     """Decode FBANK_DIR's splits with the transducer in MODEL_DIR into OUT_DIR.
 
@@ -390,6 +393,7 @@ def main(
         lang_dir = Path(trained_with)
     torch.set_num_threads(num_threads)
     model, tokenizer, num_features = load_model(model_dir, lang_dir, avg)
+    model.to(resolve_device(device))  # how the decode runs, not what it computes: not in the config
     fusion = None
     settings: dict[str, Any] = {"blank_penalty": float(blank_penalty or 0.0)}
     if use_lm:

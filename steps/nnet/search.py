@@ -75,6 +75,7 @@ class Scorer:
         self.model = model
         self.blank_id = model.blank_id
         self.context_size = model.predictor.context_size
+        self.device = next(model.parameters()).device
 
     def project_encoder(self, enc: Tensor) -> Tensor:
         return self.model.joiner.enc_proj(enc)
@@ -92,7 +93,7 @@ class Scorer:
         todo = [h for h in hyps if h.pred is None]
         if not todo:
             return
-        ctx = torch.tensor([h.ys[-self.context_size :] for h in todo], dtype=torch.int64)
+        ctx = torch.tensor([h.ys[-self.context_size :] for h in todo], dtype=torch.int64, device=self.device)
         out = self.predict(ctx)
         for h, p in zip(todo, out, strict=True):
             h.pred = p
@@ -226,7 +227,7 @@ class ModifiedBeamSearch(_Base):
         flat = [h for s in states for h in s.hyps]
         owner = torch.tensor([i for i, s in enumerate(states) for _ in s.hyps])
         logp = self.log_probs(enc_p[torch.tensor(rows)[owner], t], torch.stack([h.pred for h in flat]))
-        logp = logp.double()  # (H, V)
+        logp = logp.double().cpu()  # (H, V); the beam's bookkeeping stays on the CPU
         vocab = logp.size(1)
         cand = logp + torch.tensor([h.score for h in flat], dtype=torch.float64)[:, None]
         bonus = None

@@ -20,6 +20,7 @@ from lhotse.cut import Cut
 from torch import Tensor
 
 from steps.utils import FairstreamError
+from steps.utils.device import to_device
 
 from .encoders.base import StreamingEncoder
 from .search import Hyp, Search
@@ -72,6 +73,8 @@ class TransducerDecoder:
 
     @torch.inference_mode()
     def decode(self, feats: Tensor, feat_lens: Tensor) -> BatchResult:
+        device = next(self.model.parameters()).device
+        feats, feat_lens = feats.to(device), feat_lens.to(device)
         if self.chunk_frames is None:
             return self._offline(feats, feat_lens)
         return self._streaming(feats, feat_lens)
@@ -93,7 +96,7 @@ class TransducerDecoder:
         done = [0] * batch
         chunk_ms: list[float] = []
         start = time.perf_counter()
-        enc_state = encoder.init_state(batch)
+        enc_state = to_device(encoder.init_state(batch), feats.device)
         states = self.search.init(batch)
 
         def consume(out: Tensor) -> None:

@@ -26,6 +26,7 @@ from steps.data.manifests import load_cuts
 from steps.data.tokenizer import Tokenizer
 from steps.utils import FairstreamError, seed_everything, write_json_atomic
 from steps.utils.config import from_dict, load_yaml
+from steps.utils.device import autocast
 
 from .checkpoint import LATEST, epoch_checkpoints, file_digest, load_checkpoint, save_checkpoint
 from .data import DataConf, make_train_loader
@@ -153,13 +154,13 @@ class DistInfo:
         return self.rank == 0
 
 
-def init_distributed() -> DistInfo:
+def init_distributed(device: torch.device | None = None) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return DistInfo()
     import torch.distributed as dist
 
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend)
     return DistInfo(world, dist.get_rank())
@@ -174,7 +175,15 @@ def barrier(d: DistInfo) -> None:
 
 class Trainer:
     def __init__(
-        self, conf: TrainConf, fbank_dir: Path, lang_dir: Path, out_dir: Path, dist: DistInfo
+        self,
+        conf: TrainConf,
+        fbank_dir: Path,
+        lang_dir: Path,
+        out_dir: Path,
+        dist: DistInfo,
+        device: torch.device | None = None,
+        precision: str = "fp32",
+        num_workers: int = 0,
     ) -> None:
         self.conf = conf
         self.out = out_dir
@@ -190,6 +199,12 @@ class Trainer:
             raise FairstreamError("ctc_scale > 0 needs a CTC head: set model.ctc_head: true")
         if conf.init_from and not (out_dir / LATEST).exists():
             self.init_weights(Path(conf.init_from))
+        # the device and precision are how a run executes, not what it trains: not in the config
+        self.device = device or torch.device("cpu")
+        self.precision = precision
+        autocast(self.device, precision)  # refuses fp16/bf16 off a GPU before any work
+        self.model.to(self.device)
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.num_params = sum(p.numel() for p in self.model.parameters())
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=conf.lr, weight_decay=conf.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, conf))
@@ -197,8 +212,9 @@ class Trainer:
         if conf.feature_norm_cuts and not conf.init_from and not (out_dir / LATEST).exists():
             set_feature_stats(self.model, *feature_stats(cuts, conf.feature_norm_cuts))
         self.loader, self.sampler = make_train_loader(
-            cuts, conf.data_conf(), conf.seed, dist.world_size, dist.rank
-        )
+            cuts, conf.data_conf(), conf.seed, dist.world_size, dist.rank,
+            num_workers=num_workers, pin_memory=self.device.type == "cuda",
+        )  # fmt: skip
         self.step = 0
         self.epoch = 0
         self.counters = {
@@ -213,7 +229,8 @@ class Trainer:
         self.regularizers = build_regularizers(conf.regularizers, self.model)
         self.ddp_model: nn.Module = self.model
         if dist.world_size > 1:
-            self.ddp_model = nn.parallel.DistributedDataParallel(self.model)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
     def make_validator(self, fbank_dir: Path) -> Validator | None:
         """The fixed dev subset of the learning curve (single-talker transducers only)."""
@@ -372,26 +389,35 @@ class Trainer:
         if self.conf.task == "multitalker":
             x, x_lens, ys, refs = self.session_targets(batch)
             c = self.conf
-            out = self.ddp_model(
-                x, x_lens, ys, refs, latency_weight=c.latency_weight, prune_range=c.prune_range,
-                am_scale=c.am_scale, lm_scale=c.lm_scale, loss_backend=c.loss_backend,
-            )  # fmt: skip
+            x, x_lens = self.to_device(x, x_lens)
+            with autocast(self.device, self.precision):
+                out = self.ddp_model(
+                    x, x_lens, ys, refs, latency_weight=c.latency_weight, prune_range=c.prune_range,
+                    am_scale=c.am_scale, lm_scale=c.lm_scale, loss_backend=c.loss_backend,
+                )  # fmt: skip
             return self.update(out, x_lens)
         prepared = self.batch_targets(batch)
         if prepared is None:
             return None
-        x, x_lens, ys = prepared
-        out = self.ddp_model(
-            x,
-            x_lens,
-            ys,
-            self.conf.prune_range,
-            self.conf.am_scale,
-            self.conf.lm_scale,
-            self.conf.loss_backend,
-            with_ctc=self.conf.ctc_scale > 0,
-        )
+        x, x_lens = self.to_device(*prepared[:2])
+        ys = prepared[2]
+        with autocast(self.device, self.precision):
+            out = self.ddp_model(
+                x,
+                x_lens,
+                ys,
+                self.conf.prune_range,
+                self.conf.am_scale,
+                self.conf.lm_scale,
+                self.conf.loss_backend,
+                with_ctc=self.conf.ctc_scale > 0,
+            )
         return self.update(out, x_lens)
+
+    def to_device(self, x: torch.Tensor, x_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch's features and lengths on the model's device (asynchronous from pinned memory)."""
+        pinned = self.device.type == "cuda"
+        return x.to(self.device, non_blocking=pinned), x_lens.to(self.device, non_blocking=pinned)
 
     def update(self, out: tuple[torch.Tensor, ...], x_lens: torch.Tensor) -> dict[str, float]:
         """One optimiser step from the model's (simple, pruned, encoder lengths[, ctc]) sums."""
@@ -416,15 +442,25 @@ class Trainer:
         if not torch.isfinite(loss + penalty):
             return {"bad": 1.0}
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.scaler is not None:  # fp16: scale the loss so that small gradients survive
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.opt)
+        else:
+            loss.backward()
         gnorm = nn.utils.clip_grad_norm_(self.model.parameters(), self.conf.grad_clip)
         if not torch.isfinite(gnorm):
             self.opt.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.update()  # an fp16 overflow: lower the loss scale and go on
             return {"bad": 1.0}
         if self.regularizers:  # after the clip, which guards against exploding *data* gradients (a stiff
             add_gradient(self.model, penalty)  # penalty inside it would scale them down to nothing)
         loss = loss + penalty.detach()
-        self.opt.step()
+        if self.scaler is not None:
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            self.opt.step()
         self.sched.step()
         self.counters["frames"] += int(x_lens.sum())
         return {
