@@ -8,29 +8,27 @@ rank-sharded sampler.
 from __future__ import annotations
 
 import logging
-import math
 import os
-import random
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from steps.data.manifests import load_cuts
 from steps.data.tokenizer import Tokenizer
-from steps.utils import FairstreamError, seed_everything, write_json_atomic
+from steps.utils import FairstreamError, rng_state, seed_everything, set_rng_state, write_json_atomic
 from steps.utils.config import from_dict, load_yaml
 from steps.utils.device import autocast
 
 from .checkpoint import LATEST, epoch_checkpoints, file_digest, load_checkpoint, save_checkpoint
 from .data import DataConf, make_train_loader
 from .registry import TASKS, build_model, model_block
+from .schedule import warmup_stable_decay
 from .streaming import encoder_output_lengths
 from .transducer import ModelConf
 from .validation import Validator, append_record, fixed_subset
@@ -111,37 +109,15 @@ def load_train_conf(path: Path, seed: int | None) -> TrainConf:
 
 
 def lr_factor(step: int, conf: TrainConf) -> float:
-    """Linear warm-up, a constant peak, then cosine decay to ``final_lr_fraction`` over the last
-    ``decay_fraction`` of the run (warm-up-stable-decay; ``decay_fraction: 1`` is plain cosine).
-
-    Why not cosine from the start: a short CPU budget is spent mostly underfitting, and a cosine
-    from update 0 halves the rate before the model has learned much."""
-    if step < conf.warmup_steps:
-        return (step + 1) / conf.warmup_steps
-    span = max(1, conf.max_steps - conf.warmup_steps)
-    decay = max(1, round(conf.decay_fraction * span))
-    p = min(1.0, max(0.0, (step - conf.max_steps + decay) / decay))
-    return conf.final_lr_fraction + (1 - conf.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * p))
+    """The run's learning-rate factor (:func:`~steps.nnet.schedule.warmup_stable_decay`)."""
+    c = conf
+    return warmup_stable_decay(step, c.warmup_steps, c.max_steps, c.final_lr_fraction, c.decay_fraction)
 
 
 def loss_scales(step: int, conf: TrainConf) -> tuple[float, float]:
     """(simple, pruned) weights: the pruned loss is trusted only once alignments settle."""
     t = min(1.0, step / max(1, conf.loss_warmup_steps))
     return 1.0 - t * (1.0 - conf.simple_loss_scale), 0.1 + 0.9 * t
-
-
-def rng_state() -> dict[str, Any]:
-    return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-
-
-def set_rng_state(s: dict[str, Any]) -> None:
-    random.setstate(s["python"])
-    np.random.set_state(s["numpy"])
-    torch.set_rng_state(s["torch"])
 
 
 @dataclass
