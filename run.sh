@@ -41,6 +41,9 @@ mitigate_steps=100     # updates of every stage-8 fine-tuning
 cca_lambdas="0.2 1"     # compute-cost weights of the CCA Transformers of stage 9
 cca_windows="4 16"      # attention windows (frames) of the sliding-window baselines of stage 9
 cca_steps=300          # updates of every stage-9 variant from the plain Transformer
+train_steps=           # updates of every stage-4 transducer and of stage 9's Transformer [config's; small: 300]
+sv_steps=              # updates of every stage-6 speaker embedder [config's; small: 200]
+multitalker_steps=     # updates of each stage-10 separator-transducer-segmenter [config's; small: 150]
 cohort_decode=         # decode dir cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
 avg=1                  # average the last N epoch checkpoints for decoding (1: the final weights; after the
                        # recipe's LR decay they beat an average of the last 2 epochs: 16.0 vs 18.6% dev)
@@ -92,7 +95,10 @@ Options (default in brackets):
   --mitigate-steps N      updates per stage-8 fine-tuning [$mitigate_steps]
   --cca-lambdas "L"       compute-cost weights of stage 9 [$cca_lambdas]
   --cca-windows "W"       sliding-window sizes (encoder frames) of stage 9 [$cca_windows]
-  --cca-steps N           updates per stage-9 variant [$cca_steps]
+  --cca-steps N           updates per stage-9 variant [$cca_steps; small: 100]
+  --train-steps N         updates of every transducer of stages 4 and 9 [the configs'; small: 300]
+  --sv-steps N            updates of every speaker embedder of stage 6 [the configs'; small: 200]
+  --multitalker-steps N   updates of each multi-talker model of stage 10 [the config's; small: 150]
   --cohort-decode DIR     decoded dev/test cuts cohorts are found on (stage 8 decodes with its search)
                           [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
   --avg N                 epoch checkpoints averaged for decoding [$avg]
@@ -127,9 +133,18 @@ run_stage() {  # run_stage N name command...: guarded by --stage/--stop-stage, t
   fi
 }
 
+# --size small is a quick look: every training gets a smaller budget unless given on the command line
+if [ "$size" = small ]; then
+  train_steps=${train_steps:-300} sv_steps=${sv_steps:-200} multitalker_steps=${multitalker_steps:-150}
+  [[ "$run_command " == *" --cca-steps "* ]] || cca_steps=100
+  [[ "$run_command " == *" --mitigate-steps "* ]] || mitigate_steps=50
+fi
 # numbers, sizes and flags are checked before anything runs (a typo must not run nothing silently)
 for opt in stage stop_stage seed nj nproc train_jobs mitigate_steps cca_steps avg chunk_ms; do
   [[ "${!opt}" =~ ^[0-9]+$ ]] || { echo "ERROR: --${opt//_/-} must be a whole number, got '${!opt}'" >&2; exit 1; }
+done
+for opt in train_steps sv_steps multitalker_steps; do  # empty: the configs' budgets
+  [[ "${!opt}" =~ ^[0-9]*$ ]] || { echo "ERROR: --${opt//_/-} must be a whole number, got '${!opt}'" >&2; exit 1; }
 done
 for opt in force publish; do
   [[ "${!opt}" =~ ^(true|false)$ ]] || { echo "ERROR: --$opt must be true or false, got '${!opt}'" >&2; exit 1; }
@@ -159,7 +174,8 @@ run_stage 3 "lang $data_dir/manifests -> $lang_dir" \
   bash "$lang_stage" --conf conf/lang.yaml --lm-conf conf/lm.yaml --seed "$seed" "${force_flag[@]}" \
     "$data_dir/manifests" "$lang_dir"
 run_stage 4 "train ($archs) -> $exp_dir" \
-  bash "$train_stage" --archs "$archs" --seed "$seed" --nproc "$nproc" --jobs "$train_jobs" "${force_flag[@]}" \
+  bash "$train_stage" --archs "$archs" --seed "$seed" --nproc "$nproc" --jobs "$train_jobs" \
+    --max-steps "$train_steps" "${force_flag[@]}" \
     "$data_dir/fbank" "$lang_dir" "$exp_dir"
 for arch in $archs; do
   for method in $decode_methods; do
@@ -170,7 +186,8 @@ for arch in $archs; do
   done
 done
 run_stage 6 "speaker verification ($sv_variants) -> $exp_dir/sv" \
-  bash "$sv_stage" --variants "$sv_variants" --seed "$seed" "${force_flag[@]}" "$data_dir/fbank" "$exp_dir/sv"
+  bash "$sv_stage" --variants "$sv_variants" --seed "$seed" --max-steps "$sv_steps" "${force_flag[@]}" \
+    "$data_dir/fbank" "$exp_dir/sv"
 read -r -a _archs <<< "$archs"; read -r -a _svs <<< "$sv_variants"
 if [ -z "$cohort_decode" ]; then  # the LM decode when this run makes it and it is there
   cohort_decode=$exp_dir/decode/${_archs[0]}_modified_beam
@@ -190,12 +207,13 @@ run_stage 8 "mitigation (plain / EWC / oversampling) -> $exp_dir/mitigate" \
     --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" \
     "$exp_dir/${_archs[0]}" "$data_dir/fbank" "$lang_dir" "$exp_dir/cohorts" "$cohort_decode" "$exp_dir/mitigate"
 run_stage 9 "CCA Transformer (lambdas $cca_lambdas) vs sliding window (windows $cca_windows) -> $exp_dir/cca" \
-  bash "$cca_stage" --lambdas "$cca_lambdas" --windows "$cca_windows" --steps "$cca_steps" \
+  bash "$cca_stage" --lambdas "$cca_lambdas" --windows "$cca_windows" --steps "$cca_steps" --train-steps "$train_steps" \
     --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" "$data_dir/fbank" "$lang_dir" "$exp_dir" "$exp_dir/cca"
 run_stage 10 "multi-talker sessions -> $data_dir/sessions, $exp_dir/multitalker" \
-  bash "$multitalker_stage" --avg "$avg" --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" \
+  bash "$multitalker_stage" --avg "$avg" --chunk-ms "$chunk_ms" --seed "$seed" --steps "$multitalker_steps" \
+    "${force_flag[@]}" \
     "$data_dir/fbank" "$lang_dir" "$exp_dir/sv/${_svs[0]}/model" "$exp_dir/${_archs[0]}" "$data_dir/sessions" \
     "$exp_dir/multitalker"
-run_stage 99 "report $exp_dir -> RESULTS.md" \
+run_stage 99 "report $exp_dir" \
   bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command" "${publish_flag[@]}"
 log "finished stages $stage..$stop_stage in $((SECONDS - run_t0)) s"

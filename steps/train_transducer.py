@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 @click.option("--conf", type=click.Path(path_type=Path), required=True, help="Training YAML.")
 @click.option("--lang-dir", type=click.Path(path_type=Path), required=True, help="BPE directory.")
 @click.option("--seed", type=int, default=None, help="Override the config's seed.")
+@click.option("--max-steps", type=int, default=None, help="Override the config's max_steps (a shorter budget).")
 @click.option("--force", is_flag=True, help="Start afresh even if OUT_DIR holds another config.")
 @device_option
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
@@ -43,6 +44,7 @@ def main(
     conf: Path,
     lang_dir: Path,
     seed: int | None,
+    max_steps: int | None,
     force: bool,
     device: str,
     precision: str,
@@ -52,7 +54,7 @@ def main(
     ``task: multitalker`` on IN_DIR/sessions_train.jsonl.gz (local/make_sessions.py)."""
     require_complete(in_dir, "feature")
     require_complete(lang_dir, "lang")
-    cfg = load_train_conf(conf, seed)
+    cfg = load_train_conf(conf, seed, max_steps)
     resolved = {"input": str(in_dir), "lang_dir": str(lang_dir), **to_dict(cfg)}
     dev = resolve_device(device)  # device, precision, workers: how the run executes, not in its config
     if num_workers < 0:

@@ -101,10 +101,15 @@ def check_train_conf(data: dict, where: str) -> TrainConf:
     return conf
 
 
-def load_train_conf(path: Path, seed: int | None) -> TrainConf:
+def load_train_conf(path: Path, seed: int | None, max_steps: int | None = None) -> TrainConf:
+    """The YAML at ``path``, checked, with the command line's seed and update budget if given."""
     data = load_yaml(path)
     if seed is not None:
         data["seed"] = seed
+    if max_steps is not None:
+        if max_steps < 1:
+            raise FairstreamError(f"--max-steps must be >= 1, got {max_steps}")
+        data["max_steps"] = max_steps
     return check_train_conf(data, str(path))
 
 
