@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 @click.option("--conf", type=click.Path(path_type=Path), required=True, help="Training YAML.")
 @click.option("--lang-dir", type=click.Path(path_type=Path), required=True, help="BPE directory.")
 @click.option("--seed", type=int, default=None, help="Override the config's seed.")
-@click.option("--max-steps", type=int, default=None, help="Override the config's max_steps (a shorter budget).")
+@click.option("--max-steps", type=int, default=None, help="Override the config's max_steps.")
 @click.option("--force", is_flag=True, help="Start afresh even if OUT_DIR holds another config.")
 @device_option
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,

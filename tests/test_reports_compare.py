@@ -57,6 +57,8 @@ def fake_decode(exp: Path, model: str, method: str, errs: list[int], rtf: float)
     mdir.mkdir(parents=True, exist_ok=True)
     (mdir / "config.yaml").write_text(json.dumps({"model": TINY_MODEL}))
     (mdir / "train_stats.json").write_text(json.dumps({"parameters": 123456, "steps": 3}))
+    info = {"parameters": 123456, "encoder_flops_per_second": 2.5e7}
+    (mdir / "model_info.json").write_text(json.dumps(info))
     d = exp / "decode" / f"{model}_{method}"
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(json.dumps({"model_dir": str(mdir)}))

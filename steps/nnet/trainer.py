@@ -7,6 +7,7 @@ rank-sharded sampler.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
@@ -226,6 +227,30 @@ class Trainer:
         subset = fixed_subset(cuts, c.valid_cuts)
         log.info("validation every %d updates on %d %s cuts", c.valid_every, len(subset), c.valid_split)
         return Validator(subset, self.tokenizer, prune_range=c.prune_range)
+
+    def model_info(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """What reports need about the trained model, so that they never rebuild it from a config:
+        size, encoder compute per second of audio, and what the training cost."""
+        from .flops import encoder_flops_per_second
+
+        encoder = getattr(self.model, "encoder", None)
+        flops = None
+        if encoder is not None:
+            try:
+                flops = encoder_flops_per_second(copy.deepcopy(encoder).cpu())
+            except Exception as e:  # noqa: BLE001 - a FLOP count must not lose a finished training
+                log.warning("no encoder FLOP count: %s", e)
+        enc_params = sum(p.numel() for p in encoder.parameters()) if encoder is not None else None
+        return {
+            "encoder": self.conf.model.get("encoder"),
+            "task": self.conf.task,
+            "parameters": self.num_params,
+            "encoder_parameters": enc_params,
+            "encoder_flops_per_second": flops,
+            "subsampling": getattr(encoder, "subsampling", None),
+            **{k: summary[k] for k in ("steps", "epochs", "train_seconds", "threads", "core_minutes",
+                                       "audio_seconds", "world_size")},
+        }  # fmt: skip
 
     def core_minutes(self) -> float:
         """Training compute so far: wall time x threads x processes (validation excluded)."""
@@ -548,12 +573,16 @@ class Trainer:
         }
         if self.dist.main:
             write_json_atomic(self.out / "train_stats.json", summary)
+            write_json_atomic(self.out / MODEL_INFO, self.model_info(summary))
             if summary["skipped_short_utterances"]:
                 log.warning(
                     "skipped %d utterance(s) with fewer frames than tokens",
                     summary["skipped_short_utterances"],
                 )
         return summary
+
+
+MODEL_INFO = "model_info.json"
 
 
 def add_gradient(model: nn.Module, term: torch.Tensor) -> None:

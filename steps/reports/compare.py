@@ -8,7 +8,6 @@ Reads only finished decode directories (``exp/decode/<model>_<method>/``: ``metr
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections import defaultdict
@@ -109,23 +108,14 @@ def load_decodes(exp_dir: Path) -> list[Decode]:
     return decodes
 
 
-@functools.cache
 def encoder_flops(model_dir: Path) -> float | None:
-    """Encoder FLOPs per second of audio for the model config in ``model_dir/config.yaml``."""
-    from steps.nnet.flops import encoder_flops_per_second
-    from steps.nnet.registry import build_encoder
-
-    p = model_dir / "config.yaml"
+    """Encoder FLOPs per second of audio, from the ``model_info.json`` training wrote (None for a
+    model trained before it did: reports never rebuild a model from its config)."""
+    p = model_dir / "model_info.json"
     if not p.is_file():
+        log.warning("%s has no model_info.json: no FLOP count", model_dir)
         return None
-    model = (yaml.safe_load(p.read_text()) or {}).get("model", {})
-    conf = {"num_features": 80, **(model.get("encoder_conf") or {})}
-    try:
-        enc = build_encoder(model.get("encoder", "lstm"), conf)
-        return encoder_flops_per_second(enc, int(conf["num_features"]))
-    except Exception as e:  # a report must not die on one odd model; say why in the log
-        log.warning("no FLOP count for %s: %s", model_dir, e)
-        return None
+    return json.loads(p.read_text()).get("encoder_flops_per_second")
 
 
 def accent_table(decodes: list[Decode]) -> list[str]:
