@@ -32,6 +32,7 @@ cca_stage=stages/09_cca.sh
 multitalker_stage=stages/10_multitalker.sh
 report_stage=stages/99_report.sh
 archs="lstm convrnnt conformer contextnet"  # architectures to train and decode (conf/train/<arch>.yaml)
+compare_reference=convrnnt  # the architecture every other one is tested against in the report (the claim)
 train_jobs=2           # stage-4 trainings side by side (CPU cores split between them)
 nproc=1                # training processes (torchrun/DDP when > 1)
 decode_methods="greedy modified_beam modified_beam_lm"  # search methods of stage 5 (modified_beam_lm: + stage-3 n-gram LM)
@@ -86,6 +87,7 @@ Options (default in brackets):
   --publish true|false    stage 99 rewrites the committed RESULTS.md + results/ (the default full run
                           only); otherwise the report goes to \$exp_dir/RESULTS.md [$publish]
   --archs "A B"           architectures for stages 4-5 [$archs]
+  --compare-reference A   the architecture the report tests every other one against [$compare_reference]
   --nproc N               training processes per model (DDP) [$nproc]
   --train-jobs N          stage-4 models trained side by side, cores split between them [$train_jobs]
   --decode-methods "M N"  search methods of stage 5: greedy modified_beam modified_beam_lm (modified beam +
@@ -215,5 +217,6 @@ run_stage 10 "multi-talker sessions -> $data_dir/sessions, $exp_dir/multitalker"
     "$data_dir/fbank" "$lang_dir" "$exp_dir/sv/${_svs[0]}/model" "$exp_dir/${_archs[0]}" "$data_dir/sessions" \
     "$exp_dir/multitalker"
 run_stage 99 "report $exp_dir" \
-  bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command" "${publish_flag[@]}"
+  bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command" \
+    --reference "$compare_reference" "${publish_flag[@]}"
 log "finished stages $stage..$stop_stage in $((SECONDS - run_t0)) s"

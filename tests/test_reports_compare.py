@@ -123,11 +123,12 @@ def test_claim_verdict() -> None:
         "| lstm | modified_beam | 10 | -1.00 | [-3.00, +1.00] | no significant difference |",
         "| conformer | greedy | 10 | +9.00 | [+7.00, +11.00] | worse |",
     ]
-    text = claim_verdict(rows)
+    text = claim_verdict(rows, "convrnnt")
     assert text.startswith("**convrnnt does not win here**: lstm is significantly better")
     assert "conformer" not in text
-    assert claim_verdict(rows[2:]).startswith("convrnnt is significantly better than every other model")
-    assert "not significantly better than lstm" in claim_verdict(rows[1:])
+    best = claim_verdict(rows[2:], "convrnnt")
+    assert best.startswith("convrnnt is significantly better than every other model")
+    assert "not significantly better than lstm" in claim_verdict(rows[1:], "convrnnt")
 
 
 def test_convergence_note_tiers() -> None:

@@ -20,7 +20,6 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-REFERENCE = "convrnnt"  # the model every other one is compared against
 
 
 def paired_bootstrap_ci(
@@ -155,25 +154,25 @@ def is_native_english(accent: str) -> bool:
 VERDICTS = {1: "worse", -1: "better", 0: "no significant difference"}
 
 
-def claim_verdict(boot_rows: list[str]) -> str:
-    """One sentence on the seed's claim (ConvRNN-T beats the others) from the bootstrap rows."""
+def claim_verdict(boot_rows: list[str], reference: str) -> str:
+    """One sentence on the claim that ``reference`` beats the others, from the bootstrap rows."""
     better = sorted({r.split(" | ")[0].strip("| ") for r in boot_rows if r.endswith(f"| {VERDICTS[-1]} |")})
     same = sorted({r.split(" | ")[0].strip("| ") for r in boot_rows if r.endswith(f"| {VERDICTS[0]} |")})
     if better:
         tie = f"; {', '.join(same)} not significantly different" if same else ""
         return (
-            f"**{REFERENCE} does not win here**: {', '.join(better)} is significantly better with at least "
+            f"**{reference} does not win here**: {', '.join(better)} is significantly better with at least "
             f"one search{tie}. All models had the same data, updates, optimiser and decoding; only the model "
             "block differs and none was tuned on its own (conf/train/<model>.yaml)."
         )
     if same:
-        return f"{REFERENCE} is not significantly better than {', '.join(same)} with at least one search."
-    return f"{REFERENCE} is significantly better than every other model with every search."
+        return f"{reference} is not significantly better than {', '.join(same)} with at least one search."
+    return f"{reference} is significantly better than every other model with every search."
 
 
-def bootstrap_table(decodes: list[Decode], num_samples: int = 1000) -> list[str]:
-    """Test-WER difference of each model against ConvRNN-T (same search), with 95% CIs."""
-    refs = {d.method: d for d in decodes if d.model == REFERENCE and d.utts}
+def bootstrap_table(decodes: list[Decode], reference: str, num_samples: int = 1000) -> list[str]:
+    """Test-WER difference of each model against ``reference`` (same search), with 95% CIs."""
+    refs = {d.method: d for d in decodes if d.model == reference and d.utts}
     rows = []
     for d in decodes:
         ref = refs.get(d.method)
@@ -193,7 +192,7 @@ def bootstrap_table(decodes: list[Decode], num_samples: int = 1000) -> list[str]
     if not rows:
         return []
     return [
-        f"| model | search | utterances | test WER − {REFERENCE} (abs. %) | 95% CI | |",
+        f"| model | search | utterances | test WER − {reference} (abs. %) | 95% CI | |",
         "|---|---|---|---|---|---|",
         *rows,
     ]
@@ -226,8 +225,11 @@ def wer_rtf_plot(decodes: list[Decode], path: Path) -> bool:
     return True
 
 
-def compare_section(exp_dir: Path, fig_dir: Path, md_dir: Path | None = None) -> str | None:
-    """Markdown comparing the decoded models; None when nothing is decoded."""
+def compare_section(
+    exp_dir: Path, fig_dir: Path, md_dir: Path | None = None, reference: str = "convrnnt"
+) -> str | None:
+    """Markdown comparing the decoded models, each against the ``reference`` model (the claim
+    under test; ``run.sh --compare-reference``); None when nothing is decoded."""
     decodes = load_decodes(exp_dir)
     if not decodes:
         return None
@@ -235,15 +237,15 @@ def compare_section(exp_dir: Path, fig_dir: Path, md_dir: Path | None = None) ->
     acc = accent_table(decodes)
     if acc:
         parts += ["Test WER (%) per accent:", "", *acc, ""]
-    boot = bootstrap_table(decodes)
+    boot = bootstrap_table(decodes, reference)
     if boot:
         parts += [
             f"Paired bootstrap over test utterances (1000 resamples) of each model's WER minus "
-            f"{REFERENCE}'s with the same search; positive = worse than {REFERENCE}.",
+            f"{reference}'s with the same search; positive = worse than {reference}.",
             "",
             *boot,
             "",
-            claim_verdict(boot[2:]),
+            claim_verdict(boot[2:], reference),
             "",
         ]
     png = fig_dir / "asr_wer_vs_rtf.png"
