@@ -16,7 +16,7 @@ from lhotse.utils import fastcopy
 
 from steps import compute_fisher, select_cohort_cuts, train_transducer, write_finetune_conf
 from steps.data.manifests import load_cuts
-from steps.fairness.ewc import EwcPenalty, diagonal_fisher, save_fisher, transducer_objective
+from steps.nnet.ewc import EwcPenalty, diagonal_fisher, save_fisher, transducer_objective
 from steps.fairness.mitigation_report import Labels, System, evaluate, render, seed_direction
 from steps.fairness.selection import copies_needed, is_bottom, oversample
 from steps.nnet.checkpoint import LATEST, load_checkpoint, save_checkpoint

@@ -623,7 +623,7 @@ def build_regularizers(conf: dict[str, Any], model: nn.Module) -> dict[str, Any]
     """Extra loss terms from the YAML (``ewc: {fisher: PATH, lambda: X}``); none by default."""
     if not conf:
         return {}
-    from steps.fairness.ewc import EwcPenalty  # lazy: only runs with a regularizer need it
+    from .ewc import EwcPenalty  # lazy: only runs with a regularizer need it
 
     registry = {"ewc": EwcPenalty.from_conf}
     unknown = sorted(set(conf) - set(registry))
