@@ -116,13 +116,14 @@ def test_nothing_decoded_is_none(tmp_path: Path) -> None:
 
 
 def test_claim_verdict() -> None:
-    from steps.reports.compare import claim_verdict
+    from steps.reports.compare import Comparison, claim_verdict
 
     rows = [
-        "| lstm | greedy | 10 | -5.00 | [-7.00, -3.00] | better |",
-        "| lstm | modified_beam | 10 | -1.00 | [-3.00, +1.00] | no significant difference |",
-        "| conformer | greedy | 10 | +9.00 | [+7.00, +11.00] | worse |",
+        Comparison("lstm", "greedy", 10, -5.0, -7.0, -3.0),
+        Comparison("lstm", "modified_beam", 10, -1.0, -3.0, 1.0),
+        Comparison("conformer", "greedy", 10, 9.0, 7.0, 11.0),
     ]
+    assert [r.verdict for r in rows] == ["better", "no significant difference", "worse"]
     text = claim_verdict(rows, "convrnnt")
     assert text.startswith("**convrnnt does not win here**: lstm is significantly better")
     assert "conformer" not in text

@@ -154,10 +154,26 @@ def is_native_english(accent: str) -> bool:
 VERDICTS = {1: "worse", -1: "better", 0: "no significant difference"}
 
 
-def claim_verdict(boot_rows: list[str], reference: str) -> str:
-    """One sentence on the claim that ``reference`` beats the others, from the bootstrap rows."""
-    better = sorted({r.split(" | ")[0].strip("| ") for r in boot_rows if r.endswith(f"| {VERDICTS[-1]} |")})
-    same = sorted({r.split(" | ")[0].strip("| ") for r in boot_rows if r.endswith(f"| {VERDICTS[0]} |")})
+@dataclass(frozen=True)
+class Comparison:
+    """One model's test WER against the reference's with the same search: difference and CI (abs. %)."""
+
+    model: str
+    method: str
+    utterances: int
+    diff: float
+    lo: float
+    hi: float
+
+    @property
+    def verdict(self) -> str:
+        return VERDICTS[(self.lo > 0) - (self.hi < 0)]
+
+
+def claim_verdict(comparisons: list[Comparison], reference: str) -> str:
+    """One sentence on the claim that ``reference`` beats the others."""
+    better = sorted({c.model for c in comparisons if c.verdict == VERDICTS[-1]})
+    same = sorted({c.model for c in comparisons if c.verdict == VERDICTS[0]})
     if better:
         tie = f"; {', '.join(same)} not significantly different" if same else ""
         return (
@@ -170,10 +186,10 @@ def claim_verdict(boot_rows: list[str], reference: str) -> str:
     return f"{reference} is significantly better than every other model with every search."
 
 
-def bootstrap_table(decodes: list[Decode], reference: str, num_samples: int = 1000) -> list[str]:
+def compare_to_reference(decodes: list[Decode], reference: str, num_samples: int = 1000) -> list[Comparison]:
     """Test-WER difference of each model against ``reference`` (same search), with 95% CIs."""
     refs = {d.method: d for d in decodes if d.model == reference and d.utts}
-    rows = []
+    out = []
     for d in decodes:
         ref = refs.get(d.method)
         if ref is None or d is ref or not d.utts:
@@ -185,17 +201,20 @@ def bootstrap_table(decodes: list[Decode], reference: str, num_samples: int = 10
         b = np.array([ref.utts[i][0] for i in ids])
         n = np.array([ref.utts[i][1] for i in ids])
         diff, lo, hi = paired_bootstrap_ci(a, b, n, num_samples=num_samples)
-        verdict = VERDICTS[(lo > 0) - (hi < 0)]
-        rows.append(
-            f"| {d.model} | {d.method} | {len(ids)} | {diff:+.2f} | [{lo:+.2f}, {hi:+.2f}] | {verdict} |"
-        )
-    if not rows:
+        out.append(Comparison(d.model, d.method, len(ids), diff, lo, hi))
+    return out
+
+
+def bootstrap_table(comparisons: list[Comparison], reference: str) -> list[str]:
+    """The comparisons as a markdown table (empty when there are none)."""
+    if not comparisons:
         return []
     return [
         f"| model | search | utterances | test WER − {reference} (abs. %) | 95% CI | |",
         "|---|---|---|---|---|---|",
-        *rows,
-    ]
+        *(f"| {c.model} | {c.method} | {c.utterances} | {c.diff:+.2f} | [{c.lo:+.2f}, {c.hi:+.2f}] | "
+          f"{c.verdict} |" for c in comparisons),
+    ]  # fmt: skip
 
 
 def wer_rtf_plot(decodes: list[Decode], path: Path) -> bool:
@@ -237,7 +256,8 @@ def compare_section(
     acc = accent_table(decodes)
     if acc:
         parts += ["Test WER (%) per accent:", "", *acc, ""]
-    boot = bootstrap_table(decodes, reference)
+    comparisons = compare_to_reference(decodes, reference)
+    boot = bootstrap_table(comparisons, reference)
     if boot:
         parts += [
             f"Paired bootstrap over test utterances (1000 resamples) of each model's WER minus "
@@ -245,7 +265,7 @@ def compare_section(
             "",
             *boot,
             "",
-            claim_verdict(boot[2:], reference),
+            claim_verdict(comparisons, reference),
             "",
         ]
     png = fig_dir / "asr_wer_vs_rtf.png"
