@@ -44,7 +44,7 @@ cca_windows="4 16"      # attention windows (frames) of the sliding-window basel
 cca_steps=300          # updates of every stage-9 variant from the plain Transformer
 train_steps=           # updates of every stage-4 transducer and of stage 9's Transformer [config's; small: 300]
 sv_steps=              # updates of every stage-6 speaker embedder [config's; small: 200]
-multitalker_steps=     # updates of each stage-10 separator-transducer-segmenter [config's; small: 150]
+multitalker_steps=     # updates of each stage-10 separator-transducer-segmenter [config's; small: 200]
 cohort_decode=         # decode dir cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
 avg=1                  # average the last N epoch checkpoints for decoding (1: the final weights; after the
                        # recipe's LR decay they beat an average of the last 2 epochs: 16.0 vs 18.6% dev)
@@ -62,7 +62,7 @@ stages_help="
   8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep / oversampling fine-tuning)
   9  cca        $cca_stage        fbank + lang -> \$exp_dir/transformer, \$exp_dir/cca (CCA lambda sweep vs sliding windows; compute vs WER)
  10  multitalker $multitalker_stage fbank + lang + embedder + baseline -> \$data_dir/sessions, \$exp_dir/multitalker (SepTDS with/without latency penalty, single-talker + VAD; RTTM, ORC/cpWER, DER)
- 99  report     $report_stage     \$exp_dir -> \$exp_dir/RESULTS.md + results/*.png (tables from this run; --publish true: ./RESULTS.md)"
+ 99  report     $report_stage     \$exp_dir -> \$exp_dir/RESULTS.md + \$exp_dir/results/*.png (tables from this run; --publish true: ./RESULTS.md + results/)"
 
 usage() {
   cat <<USAGE
@@ -100,7 +100,7 @@ Options (default in brackets):
   --cca-steps N           updates per stage-9 variant [$cca_steps; small: 100]
   --train-steps N         updates of every transducer of stages 4 and 9 [the configs'; small: 300]
   --sv-steps N            updates of every speaker embedder of stage 6 [the configs'; small: 200]
-  --multitalker-steps N   updates of each multi-talker model of stage 10 [the config's; small: 150]
+  --multitalker-steps N   updates of each multi-talker model of stage 10 [the config's; small: 200]
   --cohort-decode DIR     decoded dev/test cuts cohorts are found on (stage 8 decodes with its search)
                           [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
   --avg N                 epoch checkpoints averaged for decoding [$avg]
@@ -110,6 +110,7 @@ Options (default in brackets):
 USAGE
 }
 
+given=" "  # the options set on the command line (size profiles fill in only the others)
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
@@ -119,7 +120,7 @@ while [ $# -gt 0 ]; do
       if ! declare -p "$name" >/dev/null 2>&1 || [[ "$name" =~ ^(name|usage|stages_help)$ ]]; then
         echo "ERROR: unknown option $1 (see --help)" >&2; exit 1
       fi
-      printf -v "$name" '%s' "$2"; shift 2 ;;
+      printf -v "$name" '%s' "$2"; given+=" $name "; shift 2 ;;
     *) echo "ERROR: unexpected argument $1 (see --help)" >&2; exit 1 ;;
   esac
 done
@@ -137,17 +138,24 @@ run_stage() {  # run_stage N name command...: guarded by --stage/--stop-stage, t
 
 # --size small is a quick look: every training gets a smaller budget unless given on the command line
 if [ "$size" = small ]; then
-  train_steps=${train_steps:-300} sv_steps=${sv_steps:-200} multitalker_steps=${multitalker_steps:-150}
-  [[ "$run_command " == *" --cca-steps "* ]] || cca_steps=100
-  [[ "$run_command " == *" --mitigate-steps "* ]] || mitigate_steps=50
+  [[ "$given" == *" train_steps "* ]] || train_steps=300
+  [[ "$given" == *" sv_steps "* ]] || sv_steps=200
+  [[ "$given" == *" multitalker_steps "* ]] || multitalker_steps=200
+  [[ "$given" == *" cca_steps "* ]] || cca_steps=100
+  [[ "$given" == *" mitigate_steps "* ]] || mitigate_steps=50
 fi
 # numbers, sizes and flags are checked before anything runs (a typo must not run nothing silently)
-for opt in stage stop_stage seed nj nproc train_jobs mitigate_steps cca_steps avg chunk_ms; do
+for opt in stage stop_stage seed; do
   [[ "${!opt}" =~ ^[0-9]+$ ]] || { echo "ERROR: --${opt//_/-} must be a whole number, got '${!opt}'" >&2; exit 1; }
 done
-for opt in train_steps sv_steps multitalker_steps; do  # empty: the configs' budgets
-  [[ "${!opt}" =~ ^[0-9]*$ ]] || { echo "ERROR: --${opt//_/-} must be a whole number, got '${!opt}'" >&2; exit 1; }
+for opt in nj nproc train_jobs mitigate_steps cca_steps avg chunk_ms; do
+  [[ "${!opt}" =~ ^[1-9][0-9]*$ ]] || { echo "ERROR: --${opt//_/-} must be a positive whole number, got '${!opt}'" >&2; exit 1; }
 done
+for opt in train_steps sv_steps multitalker_steps; do  # empty: the configs' budgets
+  [[ "${!opt}" =~ ^([1-9][0-9]*)?$ ]] || { echo "ERROR: --${opt//_/-} must be a positive whole number, got '${!opt}'" >&2; exit 1; }
+done
+[[ " $archs " == *" $compare_reference "* ]] \
+  || echo "WARNING: --compare-reference $compare_reference is not in --archs \"$archs\": the report compares no architectures" >&2
 for opt in force publish; do
   [[ "${!opt}" =~ ^(true|false)$ ]] || { echo "ERROR: --$opt must be true or false, got '${!opt}'" >&2; exit 1; }
 done

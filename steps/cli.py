@@ -85,7 +85,7 @@ class Toolkit(click.Group):
                                 for name, _, short in table])  # fmt: skip
 
 
-@click.group(cls=Toolkit, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="fairstream", cls=Toolkit, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """fairstream: streaming RNN-T recipes, multi-talker recognition and fairness cohorts.
 

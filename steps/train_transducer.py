@@ -18,7 +18,7 @@ from steps.nnet.trainer import Trainer, barrier, init_distributed, load_train_co
 from steps.utils import FairstreamError, StageComplete, require_complete, stage_output
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import to_dict
-from steps.utils.device import PRECISIONS, device_option, resolve_device
+from steps.utils.device import PRECISIONS, autocast, device_option, resolve_device
 from steps.utils.stage import config_digest, is_complete, partial_dir
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ def main(
     cfg = load_train_conf(conf, seed, max_steps)
     resolved = {"input": str(in_dir), "lang_dir": str(lang_dir), **to_dict(cfg)}
     dev = resolve_device(device)  # device, precision, workers: how the run executes, not in its config
+    autocast(dev, precision)  # fp16 / bf16 off a GPU: refused before anything is written
     if num_workers < 0:
         raise FairstreamError(f"--num-workers must be >= 0, got {num_workers}")
     dist = init_distributed(dev)

@@ -41,8 +41,8 @@ def test_unknown_option_is_one_line() -> None:
     proc = _run("--corpus", "librispeech")
     assert proc.returncode == 1 and "needs --corpus-dir" in proc.stderr
     for opt, value, msg in [("--stage", "foo", "--stage must be a whole number, got 'foo'"),
-                            ("--avg", "-1", "--avg must be a whole number"),
-                            ("--train-steps", "1e3", "--train-steps must be a whole number"),
+                            ("--avg", "-1", "--avg must be a positive whole number"),
+                            ("--train-steps", "1e3", "--train-steps must be a positive whole number"),
                             ("--force", "yes", "--force must be true or false"),
                             ("--size", "huge", "unknown size 'huge'")]:  # fmt: skip
         proc = _run(opt, value)

@@ -7,7 +7,6 @@ rank-sharded sampler.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import sys
@@ -143,6 +142,8 @@ def init_distributed(device: torch.device | None = None) -> DistInfo:
     import torch.distributed as dist
 
     backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(device)  # each rank on its own GPU before the first collective
     if not dist.is_initialized():
         dist.init_process_group(backend)
     return DistInfo(world, dist.get_rank())
@@ -236,8 +237,9 @@ class Trainer:
         encoder = getattr(self.model, "encoder", None)
         flops = None
         if encoder is not None:
-            try:
-                flops = encoder_flops_per_second(copy.deepcopy(encoder).cpu())
+            try:  # a fresh CPU copy of the architecture: the dense cost, whatever gates were learnt
+                fresh = build_model(self.conf.task, self.conf.model, self.tokenizer.vocab_size).encoder
+                flops = encoder_flops_per_second(fresh)
             except Exception as e:  # noqa: BLE001 - a FLOP count must not lose a finished training
                 log.warning("no encoder FLOP count: %s", e)
         enc_params = sum(p.numel() for p in encoder.parameters()) if encoder is not None else None
@@ -248,6 +250,8 @@ class Trainer:
             "encoder_parameters": enc_params,
             "encoder_flops_per_second": flops,
             "subsampling": getattr(encoder, "subsampling", None),
+            "device": str(self.device),
+            "precision": self.precision,
             **{k: summary[k] for k in ("steps", "epochs", "train_seconds", "threads", "core_minutes",
                                        "audio_seconds", "world_size")},
         }  # fmt: skip
@@ -288,6 +292,7 @@ class Trainer:
             "scheduler": self.sched.state_dict(),
             "sampler": self.sampler.state_dict(),
             "rng": rng_state(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "step": self.step,
             "epoch": self.epoch,
             "counters": dict(self.counters),
@@ -344,6 +349,8 @@ class Trainer:
         self.sched.load_state_dict(ck["scheduler"])
         self.sampler.load_state_dict(ck["sampler"])
         set_rng_state(ck["rng"])
+        if self.scaler is not None and ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
         self.step, self.epoch = ck["step"], ck["epoch"]
         self.counters.update(ck["counters"])
         log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)

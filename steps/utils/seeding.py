@@ -34,7 +34,10 @@ def rng_state() -> dict[str, Any]:
     """The python, numpy and torch global generator states (saved with every checkpoint)."""
     import torch
 
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def set_rng_state(s: dict[str, Any]) -> None:
@@ -44,3 +47,5 @@ def set_rng_state(s: dict[str, Any]) -> None:
     random.setstate(s["python"])
     np.random.set_state(s["numpy"])
     torch.set_rng_state(s["torch"])
+    if "cuda" in s and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
