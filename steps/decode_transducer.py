@@ -325,6 +325,11 @@ def lm_settings(
 )
 @click.option("--max-sym-per-frame", type=int, default=3, help="Greedy: most tokens emitted on one frame.")
 @click.option(
+    "--beam-symbols-per-frame", type=int, default=1, show_default=True,
+    help="modified_beam(_lm): most tokens one hypothesis emits on a frame (1: icefall's search; "
+    "more for long frames, e.g. x8 subsampling).",
+)  # fmt: skip
+@click.option(
     "--streaming/--no-streaming",
     default=True,
     help="Chunk-by-chunk encoder and search (measures latency), or whole utterances.",
@@ -358,6 +363,7 @@ def main(
     lm_eos: bool | None,
     blank_penalty: float | None,
     max_sym_per_frame: int,
+    beam_symbols_per_frame: int,
     streaming: bool,
     chunk_ms: int,
     avg: int,
@@ -419,6 +425,8 @@ def main(
         "num_threads": num_threads,
     }
     # keys only when used, so that the digests of earlier greedy/modified_beam decodes stay valid
+    if beam_symbols_per_frame != 1 and method != "greedy":
+        cfg["beam_symbols_per_frame"] = beam_symbols_per_frame
     if settings["blank_penalty"]:
         cfg["blank_penalty"] = settings["blank_penalty"]
     if use_lm:
@@ -438,6 +446,7 @@ def main(
         max_sym_per_frame=max_sym_per_frame,
         lm=fusion,
         blank_penalty=settings["blank_penalty"],
+        beam_symbols_per_frame=beam_symbols_per_frame,
     )
     decoder = TransducerDecoder(model, search, chunk_frames)
     with stage_output(out_dir, cfg, force) as out:
