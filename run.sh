@@ -17,6 +17,7 @@ nj=2
 data_dir=data
 exp_dir=exp
 force=false            # pass --force to every step (redo complete outputs)
+publish=false          # stage 99 writes the repository's RESULTS.md + results/ (else $exp_dir/RESULTS.md)
 # stage scripts: swap any of them, e.g. --features-stage my_fbank.sh
 setup_stage=stages/00_setup.sh
 data_stage=stages/01_data.sh
@@ -31,6 +32,7 @@ cca_stage=stages/09_cca.sh
 multitalker_stage=stages/10_multitalker.sh
 report_stage=stages/99_report.sh
 archs="lstm convrnnt conformer contextnet"  # architectures to train and decode (conf/train/<arch>.yaml)
+compare_reference=convrnnt  # the architecture every other one is tested against in the report (the claim)
 train_jobs=2           # stage-4 trainings side by side (CPU cores split between them)
 nproc=1                # training processes (torchrun/DDP when > 1)
 decode_methods="greedy modified_beam modified_beam_lm"  # search methods of stage 5 (modified_beam_lm: + stage-3 n-gram LM)
@@ -40,6 +42,9 @@ mitigate_steps=100     # updates of every stage-8 fine-tuning
 cca_lambdas="0.2 1"     # compute-cost weights of the CCA Transformers of stage 9
 cca_windows="4 16"      # attention windows (frames) of the sliding-window baselines of stage 9
 cca_steps=300          # updates of every stage-9 variant from the plain Transformer
+train_steps=           # updates of every stage-4 transducer and of stage 9's Transformer [config's; small: 300]
+sv_steps=              # updates of every stage-6 speaker embedder [config's; small: 200]
+multitalker_steps=     # updates of each stage-10 separator-transducer-segmenter [config's; small: 200]
 cohort_decode=         # decode dir cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
 avg=1                  # average the last N epoch checkpoints for decoding (1: the final weights; after the
                        # recipe's LR decay they beat an average of the last 2 epochs: 16.0 vs 18.6% dev)
@@ -57,7 +62,7 @@ stages_help="
   8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep / oversampling fine-tuning)
   9  cca        $cca_stage        fbank + lang -> \$exp_dir/transformer, \$exp_dir/cca (CCA lambda sweep vs sliding windows; compute vs WER)
  10  multitalker $multitalker_stage fbank + lang + embedder + baseline -> \$data_dir/sessions, \$exp_dir/multitalker (SepTDS with/without latency penalty, single-talker + VAD; RTTM, ORC/cpWER, DER)
- 99  report     $report_stage     \$exp_dir -> RESULTS.md + results/*.png (tables from this run)"
+ 99  report     $report_stage     \$exp_dir -> \$exp_dir/RESULTS.md + \$exp_dir/results/*.png (tables from this run; --publish true: ./RESULTS.md + results/)"
 
 usage() {
   cat <<USAGE
@@ -79,7 +84,10 @@ Options (default in brackets):
   --data-dir DIR          where stages write data [$data_dir]
   --exp-dir DIR           where stages write models and results [$exp_dir]
   --force true|false      redo complete outputs [$force]
+  --publish true|false    stage 99 rewrites the committed RESULTS.md + results/ (the default full run
+                          only); otherwise the report goes to \$exp_dir/RESULTS.md [$publish]
   --archs "A B"           architectures for stages 4-5 [$archs]
+  --compare-reference A   the architecture the report tests every other one against [$compare_reference]
   --nproc N               training processes per model (DDP) [$nproc]
   --train-jobs N          stage-4 models trained side by side, cores split between them [$train_jobs]
   --decode-methods "M N"  search methods of stage 5: greedy modified_beam modified_beam_lm (modified beam +
@@ -89,7 +97,10 @@ Options (default in brackets):
   --mitigate-steps N      updates per stage-8 fine-tuning [$mitigate_steps]
   --cca-lambdas "L"       compute-cost weights of stage 9 [$cca_lambdas]
   --cca-windows "W"       sliding-window sizes (encoder frames) of stage 9 [$cca_windows]
-  --cca-steps N           updates per stage-9 variant [$cca_steps]
+  --cca-steps N           updates per stage-9 variant [$cca_steps; small: 100]
+  --train-steps N         updates of every transducer of stages 4 and 9 [the configs'; small: 300]
+  --sv-steps N            updates of every speaker embedder of stage 6 [the configs'; small: 200]
+  --multitalker-steps N   updates of each multi-talker model of stage 10 [the config's; small: 200]
   --cohort-decode DIR     decoded dev/test cuts cohorts are found on (stage 8 decodes with its search)
                           [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
   --avg N                 epoch checkpoints averaged for decoding [$avg]
@@ -99,6 +110,7 @@ Options (default in brackets):
 USAGE
 }
 
+given=" "  # the options set on the command line (size profiles fill in only the others)
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
@@ -108,7 +120,7 @@ while [ $# -gt 0 ]; do
       if ! declare -p "$name" >/dev/null 2>&1 || [[ "$name" =~ ^(name|usage|stages_help)$ ]]; then
         echo "ERROR: unknown option $1 (see --help)" >&2; exit 1
       fi
-      printf -v "$name" '%s' "$2"; shift 2 ;;
+      printf -v "$name" '%s' "$2"; given+=" $name "; shift 2 ;;
     *) echo "ERROR: unexpected argument $1 (see --help)" >&2; exit 1 ;;
   esac
 done
@@ -124,11 +136,36 @@ run_stage() {  # run_stage N name command...: guarded by --stage/--stop-stage, t
   fi
 }
 
+# --size small is a quick look: every training gets a smaller budget unless given on the command line
+if [ "$size" = small ]; then
+  [[ "$given" == *" train_steps "* ]] || train_steps=300
+  [[ "$given" == *" sv_steps "* ]] || sv_steps=200
+  [[ "$given" == *" multitalker_steps "* ]] || multitalker_steps=200
+  [[ "$given" == *" cca_steps "* ]] || cca_steps=100
+  [[ "$given" == *" mitigate_steps "* ]] || mitigate_steps=50
+fi
+# numbers, sizes and flags are checked before anything runs (a typo must not run nothing silently)
+for opt in stage stop_stage seed; do
+  [[ "${!opt}" =~ ^[0-9]+$ ]] || { echo "ERROR: --${opt//_/-} must be a whole number, got '${!opt}'" >&2; exit 1; }
+done
+for opt in nj nproc train_jobs mitigate_steps cca_steps avg chunk_ms; do
+  [[ "${!opt}" =~ ^[1-9][0-9]*$ ]] || { echo "ERROR: --${opt//_/-} must be a positive whole number, got '${!opt}'" >&2; exit 1; }
+done
+for opt in train_steps sv_steps multitalker_steps; do  # empty: the configs' budgets
+  [[ "${!opt}" =~ ^([1-9][0-9]*)?$ ]] || { echo "ERROR: --${opt//_/-} must be a positive whole number, got '${!opt}'" >&2; exit 1; }
+done
+[[ " $archs " == *" $compare_reference "* ]] \
+  || echo "WARNING: --compare-reference $compare_reference is not in --archs \"$archs\": the report compares no architectures" >&2
+for opt in force publish; do
+  [[ "${!opt}" =~ ^(true|false)$ ]] || { echo "ERROR: --$opt must be true or false, got '${!opt}'" >&2; exit 1; }
+done
+case "$size" in tiny|small|default) ;; *) echo "ERROR: unknown size '$size' (tiny | small | default)" >&2; exit 1 ;; esac
 case "$corpus" in demo|librispeech) ;; *) echo "ERROR: unknown corpus '$corpus' (demo | librispeech)" >&2; exit 1 ;; esac
 if [ "$corpus" != demo ] && [ -z "$corpus_dir" ]; then
   echo "ERROR: --corpus $corpus needs --corpus-dir PATH" >&2; exit 1
 fi
 force_flag=(); [ "$force" = true ] && force_flag=(--force)
+publish_flag=(); [ "$publish" = true ] && publish_flag=(--publish)
 export FAIRSTREAM_NJ=$nj FAIRSTREAM_SEED=$seed
 
 run_stage 0 "setup" bash "$setup_stage"
@@ -147,7 +184,8 @@ run_stage 3 "lang $data_dir/manifests -> $lang_dir" \
   bash "$lang_stage" --conf conf/lang.yaml --lm-conf conf/lm.yaml --seed "$seed" "${force_flag[@]}" \
     "$data_dir/manifests" "$lang_dir"
 run_stage 4 "train ($archs) -> $exp_dir" \
-  bash "$train_stage" --archs "$archs" --seed "$seed" --nproc "$nproc" --jobs "$train_jobs" "${force_flag[@]}" \
+  bash "$train_stage" --archs "$archs" --seed "$seed" --nproc "$nproc" --jobs "$train_jobs" \
+    --max-steps "$train_steps" "${force_flag[@]}" \
     "$data_dir/fbank" "$lang_dir" "$exp_dir"
 for arch in $archs; do
   for method in $decode_methods; do
@@ -158,7 +196,8 @@ for arch in $archs; do
   done
 done
 run_stage 6 "speaker verification ($sv_variants) -> $exp_dir/sv" \
-  bash "$sv_stage" --variants "$sv_variants" --seed "$seed" "${force_flag[@]}" "$data_dir/fbank" "$exp_dir/sv"
+  bash "$sv_stage" --variants "$sv_variants" --seed "$seed" --max-steps "$sv_steps" "${force_flag[@]}" \
+    "$data_dir/fbank" "$exp_dir/sv"
 read -r -a _archs <<< "$archs"; read -r -a _svs <<< "$sv_variants"
 if [ -z "$cohort_decode" ]; then  # the LM decode when this run makes it and it is there
   cohort_decode=$exp_dir/decode/${_archs[0]}_modified_beam
@@ -178,12 +217,14 @@ run_stage 8 "mitigation (plain / EWC / oversampling) -> $exp_dir/mitigate" \
     --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" \
     "$exp_dir/${_archs[0]}" "$data_dir/fbank" "$lang_dir" "$exp_dir/cohorts" "$cohort_decode" "$exp_dir/mitigate"
 run_stage 9 "CCA Transformer (lambdas $cca_lambdas) vs sliding window (windows $cca_windows) -> $exp_dir/cca" \
-  bash "$cca_stage" --lambdas "$cca_lambdas" --windows "$cca_windows" --steps "$cca_steps" \
+  bash "$cca_stage" --lambdas "$cca_lambdas" --windows "$cca_windows" --steps "$cca_steps" --train-steps "$train_steps" \
     --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" "$data_dir/fbank" "$lang_dir" "$exp_dir" "$exp_dir/cca"
 run_stage 10 "multi-talker sessions -> $data_dir/sessions, $exp_dir/multitalker" \
-  bash "$multitalker_stage" --avg "$avg" --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" \
+  bash "$multitalker_stage" --avg "$avg" --chunk-ms "$chunk_ms" --seed "$seed" --steps "$multitalker_steps" \
+    "${force_flag[@]}" \
     "$data_dir/fbank" "$lang_dir" "$exp_dir/sv/${_svs[0]}/model" "$exp_dir/${_archs[0]}" "$data_dir/sessions" \
     "$exp_dir/multitalker"
-run_stage 99 "report $exp_dir -> RESULTS.md" \
-  bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command"
+run_stage 99 "report $exp_dir" \
+  bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command" \
+    --reference "$compare_reference" "${publish_flag[@]}"
 log "finished stages $stage..$stop_stage in $((SECONDS - run_t0)) s"

@@ -34,7 +34,13 @@ $pip install -e ".[dev,build]"
 
 # fast_rnnt: k2's standalone pruned RNN-T loss, built from its source release.
 if ! "$vpy" -c "import fast_rnnt" 2>/dev/null && [ "${FAIRSTREAM_SKIP_FAST_RNNT:-0}" != 1 ]; then
-  log "building fast_rnnt from source (about a minute; a failure only warns)"
+  # with CUDA only when both the compiler and a GPU are here (and torch was built with CUDA)
+  ft_cuda=OFF
+  if command -v nvcc >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 \
+    && "$vpy" -c "import torch, sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
+    ft_cuda=ON
+  fi
+  log "building fast_rnnt from source, CUDA $ft_cuda (about a minute; a failure only warns)"
   tmp=$(mktemp -d)
   if (
     set -e
@@ -42,7 +48,7 @@ if ! "$vpy" -c "import fast_rnnt" 2>/dev/null && [ "${FAIRSTREAM_SKIP_FAST_RNNT:
     "$vpy" -m pip download -q --no-deps --no-binary pybind11 pybind11 -d . >/dev/null
     tar xzf pybind11-*.tar.gz
     pb=$(ls -d "$tmp"/pybind11-*/ | head -1)
-    export FT_CMAKE_ARGS="-DCMAKE_BUILD_TYPE=Release -DFT_BUILD_TESTS=OFF -DFT_WITH_CUDA=OFF \
+    export FT_CMAKE_ARGS="-DCMAKE_BUILD_TYPE=Release -DFT_BUILD_TESTS=OFF -DFT_WITH_CUDA=$ft_cuda \
 -DCMAKE_CXX_STANDARD=17 -DFETCHCONTENT_SOURCE_DIR_PYBIND11=$pb -DFETCHCONTENT_FULLY_DISCONNECTED=ON \
 -DPYBIND11_FINDPYTHON=OFF"
     export MAKEFLAGS=-j"$(nproc)"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Stage 4: train one transducer per architecture: FBANK_DIR -> EXP_DIR/<arch>
 # usage: 04_train.sh [--archs "lstm ..."] [--conf-dir conf/train] [--seed N] [--nproc N] [--jobs N]
-#                    [--force] FBANK_DIR LANG_DIR EXP_DIR
+#                    [--max-steps N] [--force] FBANK_DIR LANG_DIR EXP_DIR
+# --max-steps overrides every config's update budget (run.sh --train-steps, e.g. for --size small).
 # Each <arch> trains from CONF_DIR/<arch>.yaml; --nproc > 1 uses torchrun (DDP, gloo on CPU).
 # --jobs N trains N architectures side by side, each with (CPU cores / N) threads and its log in
 # EXP_DIR/log/train_<arch>.log: small batches keep one core busy better than two, so on a
 # 2-core machine two single-threaded runs get through more audio than one run after the other.
 set -euo pipefail
-archs=lstm conf_dir=conf/train seed=42 nproc=1 jobs=1 force=()
+archs=lstm conf_dir=conf/train seed=42 nproc=1 jobs=1 force=() max_steps=()
 while [ $# -gt 3 ]; do
   case "$1" in
     --archs) archs=$2; shift 2 ;;
@@ -15,6 +16,7 @@ while [ $# -gt 3 ]; do
     --seed) seed=$2; shift 2 ;;
     --nproc) nproc=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
+    --max-steps) [ -z "$2" ] || max_steps=(--max-steps "$2"); shift 2 ;;
     --force) force=(--force); shift ;;
     *) echo "ERROR: $0: unknown option $1" >&2; exit 1 ;;
   esac
@@ -28,7 +30,7 @@ done
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [04_train] $*" >&2; }
 train() {  # train ARCH
   "${launcher[@]}" steps.train_transducer --conf "$conf_dir/$1.yaml" --lang-dir "$lang" --seed "$seed" \
-    "${force[@]}" "$fbank" "$exp/$1"
+    "${max_steps[@]}" "${force[@]}" "$fbank" "$exp/$1"
 }
 if [ "$jobs" -le 1 ]; then
   for arch in $archs; do

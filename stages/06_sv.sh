@@ -2,10 +2,10 @@
 # Stage 6: speaker verification with adversarial re-weighting (ARW).
 #   FBANK_DIR (cuts_{train,dev,test}) -> EXP_DIR/trials, EXP_DIR/<variant>/{model,xvectors,scores,eer},
 #   EXP_DIR/report.md (+ report_det.png).  The first variant is the baseline of the report.
-# usage: 06_sv.sh [--conf-dir D] [--variants "none pairwise_sum"] [--seed N] [--trials FILE]
+# usage: 06_sv.sh [--conf-dir D] [--variants "none pairwise_sum"] [--seed N] [--trials FILE] [--max-steps N]
 #                 [--bootstrap N] [--force] FBANK_DIR EXP_DIR
 set -euo pipefail
-conf_dir=conf/sv variants="none pairwise_sum" seed=42 given=() bootstrap=200 force=()
+conf_dir=conf/sv variants="none pairwise_sum" seed=42 given=() bootstrap=200 force=() max_steps=()
 while [ $# -gt 2 ]; do
   case "$1" in
     --conf-dir) conf_dir=$2; shift 2 ;;
@@ -13,6 +13,7 @@ while [ $# -gt 2 ]; do
     --seed) seed=$2; shift 2 ;;
     --trials) given=(--given "$2"); shift 2 ;;
     --bootstrap) bootstrap=$2; shift 2 ;;
+    --max-steps) [ -z "$2" ] || max_steps=(--max-steps "$2"); shift 2 ;;
     --force) force=(--force); shift ;;
     *) echo "ERROR: $0: unknown option $1" >&2; exit 1 ;;
   esac
@@ -24,7 +25,7 @@ python -m steps.make_trials --conf "$conf_dir/trials.yaml" --split test --seed "
   "${force[@]}" "$fbank" "$exp/trials"
 eer_dirs=()
 for v in "${names[@]}"; do
-  python -m steps.train_speaker_embedder --conf "$conf_dir/$v.yaml" --seed "$seed" "${force[@]}" \
+  python -m steps.train_speaker_embedder --conf "$conf_dir/$v.yaml" --seed "$seed" "${max_steps[@]}" "${force[@]}" \
     "$fbank" "$exp/$v/model"
   python -m steps.extract_embeddings --model-dir "$exp/$v/model" --conf "$conf_dir/extract.yaml" "${force[@]}" \
     "$fbank" "$exp/$v/xvectors"

@@ -6,15 +6,16 @@
 #    lambda (CONF_DIR/cca.yaml, arbitrators added) and sliding-window attention at each window;
 # 3. streaming greedy decoding of dev and test for each; 4. steps.bench_cca -> OUT_DIR/report.md,
 #    report.json and tradeoff.png (relative WER increase vs encoder compute saved, skip rates).
-# usage: 09_cca.sh [--lambdas "L ..."] [--windows "W ..."] [--steps N] [--conf-dir conf/train]
+# usage: 09_cca.sh [--lambdas "L ..."] [--windows "W ..."] [--steps N] [--train-steps N] [--conf-dir conf/train]
 #                  [--chunk-ms N] [--seed N] [--force] FBANK_DIR LANG_DIR EXP_DIR OUT_DIR
 set -euo pipefail
-lambdas="0.2 1" windows="4 16" steps=300 conf_dir=conf/train chunk_ms=320 seed=42 force=()
+lambdas="0.2 1" windows="4 16" steps=300 conf_dir=conf/train chunk_ms=320 seed=42 force=() train_steps=()
 while [ $# -gt 4 ]; do
   case "$1" in
     --lambdas) lambdas=$2; shift 2 ;;
     --windows) windows=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
+    --train-steps) [ -z "$2" ] || train_steps=(--max-steps "$2"); shift 2 ;;
     --conf-dir) conf_dir=$2; shift 2 ;;
     --chunk-ms) chunk_ms=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
@@ -30,7 +31,7 @@ fbank=$1 lang=$2 exp=$3 out=$4
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [09_cca] $*" >&2; }
 
 log "plain Transformer ($conf_dir/transformer.yaml) -> $exp/transformer"
-python -m steps.train_transducer --conf "$conf_dir/transformer.yaml" --lang-dir "$lang" --seed "$seed" \
+python -m steps.train_transducer --conf "$conf_dir/transformer.yaml" --lang-dir "$lang" --seed "$seed" "${train_steps[@]}" \
   "${force[@]}" "$fbank" "$exp/transformer"
 init=$exp/transformer/checkpoint-latest.pt
 

@@ -10,11 +10,11 @@
 #    ORC-WER, cpWER, DER, turn counting, turn-token latency, RTF); the single-talker BASELINE_MODEL
 #    decodes energy-VAD segments of the same sessions -> OUT_DIR/single_vad_decode;
 # 4. OUT_DIR/report.md + timeline.png (steps.report_multitalker).
-# usage: 10_multitalker.sh [--conf conf/train/multitalker.yaml] [--sessions-conf YAML] [--avg K]
+# usage: 10_multitalker.sh [--conf conf/train/multitalker.yaml] [--sessions-conf YAML] [--avg K] [--steps N]
 #                          [--chunk-ms N] [--seed N] [--force]
 #                          FBANK_DIR LANG_DIR XVECTOR_MODEL BASELINE_MODEL SESSIONS_DIR OUT_DIR
 set -euo pipefail
-conf=conf/train/multitalker.yaml sessions_conf= avg=2 chunk_ms=320 seed=42 force=()
+conf=conf/train/multitalker.yaml sessions_conf= avg=2 chunk_ms=320 seed=42 force=() steps=()
 while [ $# -gt 6 ]; do
   case "$1" in
     --conf) conf=$2; shift 2 ;;
@@ -22,6 +22,7 @@ while [ $# -gt 6 ]; do
     --avg) avg=$2; shift 2 ;;
     --chunk-ms) chunk_ms=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
+    --steps) [ -z "$2" ] || steps=(--set "max_steps=$2"); shift 2 ;;
     --force) force=(--force); shift ;;
     *) echo "ERROR: $0: unknown option $1" >&2; exit 1 ;;
   esac
@@ -43,7 +44,7 @@ python -m local.make_sessions --seed "$seed" ${sessions_conf:+--conf "$sessions_
   "$fbank" "$sessions"
 mkdir -p "$out/confs"
 # both start from the single-talker baseline (shared encoder, predictor, joiner; new branches)
-init=(--set "init_from=$baseline/checkpoint-latest.pt" --set init_strict=false)
+init=(--set "init_from=$baseline/checkpoint-latest.pt" --set init_strict=false "${steps[@]}")
 python -m steps.write_finetune_conf "${init[@]}" "$conf" "$out/confs/septds.yaml"
 python -m steps.write_finetune_conf "${init[@]}" --set latency_weight=0 "$conf" "$out/confs/septds_nolat.yaml"
 # the two trainings side by side, one thread each: stage 4's --jobs (logs in OUT_DIR/log/)

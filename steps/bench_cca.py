@@ -32,9 +32,9 @@ import torch
 from tqdm import tqdm
 
 from steps.data.manifests import load_cuts
-from steps.decode_transducer import load_model
 from steps.nnet.encoders.cca import CcaTransformer, SlidingWindowTransformer
 from steps.nnet.flops import count_flops
+from steps.nnet.loading import load_model
 from steps.nnet.streaming import load_features
 from steps.utils import FairstreamError, atomic_path, read_config, require_complete, write_json_atomic
 from steps.utils.atomic import write_text_atomic

@@ -5,7 +5,7 @@
 OUT_DIR gets ``fisher.pt`` (``fisher`` and ``theta_star`` per parameter, + how they were made),
 ``baseline.pt`` (the averaged baseline as a checkpoint, for a fine-tuning conf's ``init_from``,
 so fine-tuning starts exactly at theta*) and ``stats.json``.  Computed once, reused by every
-EWC run.  See steps/fairness/ewc.py for which Fisher and why.
+EWC run.  See steps/nnet/ewc.py for which Fisher and why.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import click
 import torch
 
 from steps.data.manifests import load_cuts
-from steps.decode_transducer import load_model
-from steps.fairness.ewc import diagonal_fisher, fisher_examples, save_fisher, transducer_objective
 from steps.nnet.checkpoint import file_digest, save_checkpoint
+from steps.nnet.ewc import diagonal_fisher, fisher_examples, save_fisher, transducer_objective
+from steps.nnet.loading import load_model
 from steps.nnet.trainer import TrainConf
 from steps.utils import FairstreamError, read_config, require_complete, stage_output, write_json_atomic
 from steps.utils.cli import CONTEXT, step_main

@@ -31,13 +31,13 @@ import torch
 from lhotse import load_manifest
 from tqdm import tqdm
 
-from steps.decode_transducer import load_model
 from steps.multitalker.diarization import corpus_der, label_turns, write_rttm
 from steps.multitalker.metrics import score_sessions
 from steps.multitalker.model import SeparatorTransducer
 from steps.multitalker.targets import parse_channels
 from steps.multitalker.turns import Turn, turns_from_cut
 from steps.multitalker.vad import energy_vad
+from steps.nnet.loading import load_model
 from steps.nnet.search import GreedySearch
 from steps.nnet.transducer import Transducer
 from steps.utils import (

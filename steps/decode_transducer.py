@@ -37,71 +37,20 @@ from tqdm import tqdm
 from steps.data.manifests import load_cuts
 from steps.data.scoring import error_counts, results_from_cuts, wer_line, write_reports
 from steps.data.tokenizer import Tokenizer
-from steps.lm.fusion import LmFusion, load_fusion
-from steps.nnet.checkpoint import LATEST, average_state_dicts, epoch_checkpoints, file_digest, load_checkpoint
-from steps.nnet.registry import build_model
+from steps.lm.fusion import make_fusion
+from steps.nnet.loading import load_model
 from steps.nnet.search import METHODS, make_search
 from steps.nnet.streaming import TransducerDecoder, load_features
-from steps.nnet.transducer import Transducer
 from steps.utils import FairstreamError, StageDir, atomic_path, read_config, require_complete, stage_output
 from steps.utils.atomic import write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import load_yaml
+from steps.utils.device import device_option, resolve_device
 
 log = logging.getLogger(__name__)
 
 
 # ---- the model -----------------------------------------------------------------------------
-def load_model(model_dir: Path, lang_dir: Path, avg: int = 1) -> tuple[Transducer, Tokenizer, int]:
-    """The trained model (optionally averaged over its last ``avg`` epochs) and its tokenizer.
-
-    Refuses in one line a BPE model other than the one the model was trained with: token ids
-    would silently mean other pieces and the WER would be garbage.  Returns the feature dim too.
-    """
-    bpe = lang_dir / "bpe.model"
-    if not bpe.is_file():
-        raise FairstreamError(f"BPE model {bpe} does not exist; pass the training run's --lang-dir")
-    if avg < 1:
-        raise FairstreamError(f"--avg must be >= 1, got {avg}")
-    if avg == 1:
-        path = model_dir / LATEST
-        if not path.is_file():
-            raise FairstreamError(f"{path} does not exist; is {model_dir} a training directory?")
-        paths = [path]
-    else:
-        paths = epoch_checkpoints(model_dir)[-avg:]
-        if len(paths) < avg:
-            raise FairstreamError(
-                f"--avg {avg} needs {avg} epoch checkpoints in {model_dir}, found {len(paths)}"
-            )
-    meta = load_checkpoint(paths[-1])
-    for key in ("model", "model_conf", "vocab_size", "bpe_digest"):
-        if key not in meta:
-            raise FairstreamError(f"checkpoint {paths[-1]} has no {key!r}; not written by train_transducer?")
-    digest = file_digest(bpe)
-    if meta["bpe_digest"] != digest:
-        raise FairstreamError(
-            f"{bpe} (digest {digest}) is not the BPE model {model_dir} was trained with "
-            f"({meta['bpe_digest']}); pass the training run's --lang-dir"
-        )
-    tokenizer = Tokenizer(bpe)
-    if tokenizer.vocab_size != meta["vocab_size"]:
-        raise FairstreamError(f"{bpe} has {tokenizer.vocab_size} pieces, the model {meta['vocab_size']}")
-    task = meta.get("task", "transducer")  # "multitalker": the separator (steps/decode_sessions.py)
-    where = f"{paths[-1]}: model_conf"
-    model: Transducer = build_model(task, dict(meta["model_conf"]), meta["vocab_size"], where=where)
-    state = average_state_dicts(paths) if len(paths) > 1 else meta["model"]
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        msg = str(e).splitlines()[0]
-        raise FairstreamError(f"checkpoint {paths[-1]} does not fit its model config: {msg[:160]}") from e
-    if len(paths) > 1:
-        log.info("averaged %s", ", ".join(p.name for p in paths))
-    num_features = int(meta["model_conf"].get("encoder_conf", {}).get("num_features", 80))
-    return model.eval(), tokenizer, num_features
-
-
 # ---- per-cut resume ------------------------------------------------------------------------
 def _gunzip_tolerant(raw: bytes) -> tuple[bytes, bool]:
     """Decompress every gzip member; a truncated or corrupt last member ends the data early."""
@@ -322,24 +271,6 @@ def lm_settings(
     return out
 
 
-def check_lm_dir(lm_dir: Path, lang_dir: Path) -> str:
-    """Refuse an LM of another BPE model (its token ids would mean other pieces); its digest."""
-    require_complete(lm_dir, "LM")
-    trained_with = read_config(lm_dir).get("bpe_digest")
-    digest = file_digest(lang_dir / "bpe.model")
-    if trained_with != digest:
-        raise FairstreamError(
-            f"LM {lm_dir} was trained with BPE model {trained_with}, the recogniser uses "
-            f"{lang_dir}/bpe.model ({digest}); retrain the LM (steps.train_ngram_lm) with this lang dir"
-        )
-    return (lm_dir / ".done").read_text().strip()
-
-
-def make_fusion(lm_dir: Path, lang_dir: Path, settings: dict[str, Any]) -> LmFusion:
-    check_lm_dir(lm_dir, lang_dir)
-    return load_fusion(lm_dir, settings["lm_scale"], settings["lodr_scale"], settings["eos"])
-
-
 # ---- the command ---------------------------------------------------------------------------
 @click.command(context_settings=CONTEXT)
 @click.argument("model_dir", type=click.Path(path_type=Path))
@@ -394,6 +325,11 @@ def make_fusion(lm_dir: Path, lang_dir: Path, settings: dict[str, Any]) -> LmFus
 )
 @click.option("--max-sym-per-frame", type=int, default=3, help="Greedy: most tokens emitted on one frame.")
 @click.option(
+    "--beam-symbols-per-frame", type=int, default=1, show_default=True,
+    help="modified_beam(_lm): most tokens one hypothesis emits on a frame (1: icefall's search; "
+    "more for long frames, e.g. x8 subsampling).",
+)  # fmt: skip
+@click.option(
     "--streaming/--no-streaming",
     default=True,
     help="Chunk-by-chunk encoder and search (measures latency), or whole utterances.",
@@ -411,6 +347,7 @@ def make_fusion(lm_dir: Path, lang_dir: Path, settings: dict[str, Any]) -> LmFus
 @click.option("--batch-size", type=int, default=1, help="Utterances decoded (streamed) side by side.")
 @click.option("--num-threads", type=int, default=1, help="torch threads; latency and RTF depend on it.")
 @click.option("--force", is_flag=True, help="Redo even if OUT_DIR is complete or holds another config.")
+@device_option
 @step_main
 def main(
     model_dir: Path,
@@ -426,6 +363,7 @@ def main(
     lm_eos: bool | None,
     blank_penalty: float | None,
     max_sym_per_frame: int,
+    beam_symbols_per_frame: int,
     streaming: bool,
     chunk_ms: int,
     avg: int,
@@ -433,6 +371,7 @@ def main(
     batch_size: int,
     num_threads: int,
     force: bool,
+    device: str,
 ) -> None:
     """Decode FBANK_DIR's splits with the transducer in MODEL_DIR into OUT_DIR.
 
@@ -460,6 +399,7 @@ def main(
         lang_dir = Path(trained_with)
     torch.set_num_threads(num_threads)
     model, tokenizer, num_features = load_model(model_dir, lang_dir, avg)
+    model.to(resolve_device(device))  # how the decode runs, not what it computes: not in the config
     fusion = None
     settings: dict[str, Any] = {"blank_penalty": float(blank_penalty or 0.0)}
     if use_lm:
@@ -485,6 +425,8 @@ def main(
         "num_threads": num_threads,
     }
     # keys only when used, so that the digests of earlier greedy/modified_beam decodes stay valid
+    if beam_symbols_per_frame != 1 and method != "greedy":
+        cfg["beam_symbols_per_frame"] = beam_symbols_per_frame
     if settings["blank_penalty"]:
         cfg["blank_penalty"] = settings["blank_penalty"]
     if use_lm:
@@ -504,6 +446,7 @@ def main(
         max_sym_per_frame=max_sym_per_frame,
         lm=fusion,
         blank_penalty=settings["blank_penalty"],
+        beam_symbols_per_frame=beam_symbols_per_frame,
     )
     decoder = TransducerDecoder(model, search, chunk_frames)
     with stage_output(out_dir, cfg, force) as out:

@@ -14,29 +14,14 @@ from pathlib import Path
 
 import click
 
-from steps.nnet.registry import model_block
-from steps.nnet.trainer import TrainConf, Trainer, barrier, init_distributed
-from steps.utils import StageComplete, require_complete, stage_output
+from steps.nnet.trainer import Trainer, barrier, init_distributed, load_train_conf
+from steps.utils import FairstreamError, StageComplete, require_complete, stage_output
 from steps.utils.cli import CONTEXT, step_main
-from steps.utils.config import from_dict, load_yaml, to_dict
+from steps.utils.config import to_dict
+from steps.utils.device import PRECISIONS, autocast, device_option, resolve_device
 from steps.utils.stage import config_digest, is_complete, partial_dir
 
 log = logging.getLogger(__name__)
-
-
-def check_train_conf(data: dict, where: str) -> TrainConf:
-    """A training config with its model and data blocks checked, so bad keys fail before training."""
-    conf = from_dict(TrainConf, data, where=where)
-    model_block(conf.task, conf.model, where=f"{where}: model")
-    conf.data_conf()
-    return conf
-
-
-def load_train_conf(path: Path, seed: int | None) -> TrainConf:
-    data = load_yaml(path)
-    if seed is not None:
-        data["seed"] = seed
-    return check_train_conf(data, str(path))
 
 
 @click.command(context_settings=CONTEXT)
@@ -45,28 +30,50 @@ def load_train_conf(path: Path, seed: int | None) -> TrainConf:
 @click.option("--conf", type=click.Path(path_type=Path), required=True, help="Training YAML.")
 @click.option("--lang-dir", type=click.Path(path_type=Path), required=True, help="BPE directory.")
 @click.option("--seed", type=int, default=None, help="Override the config's seed.")
+@click.option("--max-steps", type=int, default=None, help="Override the config's max_steps.")
 @click.option("--force", is_flag=True, help="Start afresh even if OUT_DIR holds another config.")
+@device_option
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="Forward pass in bf16 / fp16 autocast (GPU only; fp16 with loss scaling).")  # fmt: skip
+@click.option("--num-workers", type=int, default=0, show_default=True,
+              help="Data-loading processes (features, SpecAugment) beside the training loop.")  # fmt: skip
 @step_main
-def main(in_dir: Path, out_dir: Path, conf: Path, lang_dir: Path, seed: int | None, force: bool) -> None:
+def main(
+    in_dir: Path,
+    out_dir: Path,
+    conf: Path,
+    lang_dir: Path,
+    seed: int | None,
+    max_steps: int | None,
+    force: bool,
+    device: str,
+    precision: str,
+    num_workers: int,
+) -> None:
     """Train on IN_DIR/cuts_train.jsonl.gz (fbank) into OUT_DIR (checkpoints, logs); with
     ``task: multitalker`` on IN_DIR/sessions_train.jsonl.gz (local/make_sessions.py)."""
     require_complete(in_dir, "feature")
     require_complete(lang_dir, "lang")
-    cfg = load_train_conf(conf, seed)
+    cfg = load_train_conf(conf, seed, max_steps)
     resolved = {"input": str(in_dir), "lang_dir": str(lang_dir), **to_dict(cfg)}
-    dist = init_distributed()
+    dev = resolve_device(device)  # device, precision, workers: how the run executes, not in its config
+    autocast(dev, precision)  # fp16 / bf16 off a GPU: refused before anything is written
+    if num_workers < 0:
+        raise FairstreamError(f"--num-workers must be >= 0, got {num_workers}")
+    dist = init_distributed(dev)
+    run = {"device": dev, "precision": precision, "num_workers": num_workers}
     if dist.world_size > 1 and not force and is_complete(out_dir, config_digest(resolved)):
         raise StageComplete(f"{out_dir} is complete; nothing to do")  # on every rank
     if dist.main:
         with stage_output(out_dir, resolved, force) as out:
             barrier(dist)
-            trainer = Trainer(cfg, in_dir, lang_dir, out.path, dist)
+            trainer = Trainer(cfg, in_dir, lang_dir, out.path, dist, **run)
             trainer.maybe_resume()
             trainer.train()
             barrier(dist)
     else:
         barrier(dist)
-        trainer = Trainer(cfg, in_dir, lang_dir, partial_dir(out_dir), dist)
+        trainer = Trainer(cfg, in_dir, lang_dir, partial_dir(out_dir), dist, **run)
         trainer.maybe_resume()
         trainer.train()
         barrier(dist)

@@ -24,9 +24,9 @@ import torch
 
 from steps.data.manifests import load_cuts
 from steps.data.scoring import error_counts, totals, wer
-from steps.decode_transducer import check_lm_dir, load_model
-from steps.lm.fusion import LM_FILE, LODR_FILE, LmFusion
+from steps.lm.fusion import LM_FILE, LODR_FILE, LmFusion, check_lm_dir
 from steps.lm.ngram import NgramLM
+from steps.nnet.loading import load_model
 from steps.nnet.search import ModifiedBeamSearch
 from steps.nnet.streaming import load_features
 from steps.utils import FairstreamError, read_config, require_complete, write_json_atomic
@@ -58,6 +58,7 @@ def _floats(text: str, what: str) -> list[float]:
 @click.option("--split", default="dev", help="Tuning split (never test).")
 @click.option("--num-cuts", type=int, default=128, help="Decode the first N cuts of the split.")
 @click.option("--beam", type=int, default=4, help="Modified beam search beam.")
+@click.option("--symbols-per-frame", type=int, default=1, help="Most tokens per hypothesis and frame.")
 @click.option(
     "--avg", type=int, default=1, help="Average the last K epoch checkpoints (1: checkpoint-latest)."
 )
@@ -81,6 +82,7 @@ def main(
     split: str,
     num_cuts: int,
     beam: int,
+    symbols_per_frame: int,
     avg: int,
     lang_dir: Path | None,
     batch_size: int,
@@ -135,7 +137,7 @@ def main(
     rows: list[dict[str, Any]] = []
     for lm_scale, lodr_scale, penalty in grid:
         fusion = LmFusion(lm, lm_scale, lodr, lodr_scale, lm_eos)
-        search = ModifiedBeamSearch(model, beam, fusion, penalty)
+        search = ModifiedBeamSearch(model, beam, fusion, penalty, symbols_per_frame)
         t1 = time.perf_counter()
         counts = []
         with torch.inference_mode():

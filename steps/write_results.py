@@ -45,6 +45,7 @@ def fragment_sections(exp_dir: Path, fig_dir: Path, out_md: Path) -> list[str]:
 @click.argument("out_md", type=click.Path(path_type=Path))
 @click.option("--fig-dir", type=click.Path(path_type=Path), default=Path("results"))
 @click.option("--command", "command", default="./run.sh", help="The command that produced EXP_DIR.")
+@click.option("--reference", default="convrnnt", help="Model the comparison tests the others against.")
 @click.option("--started", type=float, default=None, help="Unix time the run started (for its duration).")
 @click.option(
     "--wall-seconds", type=float, default=None, help="The run's wall time, when re-writing the report later."
@@ -55,6 +56,7 @@ def main(
     out_md: Path,
     fig_dir: Path,
     command: str,
+    reference: str,
     started: float | None,
     wall_seconds: float | None,
 ) -> None:
@@ -80,7 +82,7 @@ def main(
         for s in [
             asr_section(exp_dir),
             learning_section(exp_dir, fig_dir, out_md.parent),
-            compare_section(exp_dir, fig_dir, out_md.parent),
+            compare_section(exp_dir, fig_dir, out_md.parent, reference),
         ]
         if s
     ]

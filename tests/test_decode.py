@@ -20,8 +20,9 @@ from torch import Tensor, nn
 
 from steps.data.manifests import load_cuts
 from steps.data.scoring import error_counts
-from steps.decode_transducer import load_model, salvage_jsonl
+from steps.decode_transducer import salvage_jsonl
 from steps.nnet.checkpoint import LATEST, load_checkpoint, save_checkpoint
+from steps.nnet.loading import load_model
 from steps.nnet.search import GreedySearch, ModifiedBeamSearch, search_offline
 from steps.nnet.streaming import TransducerDecoder, load_features
 from steps.nnet.transducer import ModelConf, Transducer
@@ -446,3 +447,38 @@ def test_stage_script_runs_the_step(model_dir: Path, tiny_fbank: Path, tmp_path:
         ["bash", script, "--bogus", "1", "a", "b", "c"], cwd=REPO, capture_output=True, text=True
     )
     assert bad.returncode == 1 and bad.stderr.strip().endswith("unknown option --bogus")
+
+
+def test_beam_with_several_symbols_per_frame_keeps_up_with_fast_speech() -> None:
+    """Two tokens are due on each of two frames: one token per frame loses half of them,
+    two per frame recovers them all and agrees with greedy search; K = 1 is the plain search."""
+    from steps.nnet.registry import build_model
+    from steps.nnet.search import GreedySearch, ModifiedBeamSearch
+
+    vocab = 10
+    conf = {"encoder": "lstm", "encoder_conf": {"hidden_dim": 16, "output_dim": 16}, "predictor_dim": 16,
+            "joiner_dim": 16}  # fmt: skip
+    model = build_model("transducer", conf, vocab).eval()
+
+    def rigged(search):  # noqa: ANN001, ANN202 - next token L+1 while fewer than 2(t+1) are out
+        search.scorer.project_encoder = lambda enc: enc
+        search.scorer.predict = lambda ctx: torch.nn.functional.one_hot(ctx[:, -1], vocab).double()
+
+        def logits(enc_p, pred_p):  # noqa: ANN001, ANN202
+            out = torch.full((len(enc_p), vocab), -20.0, dtype=torch.float64)
+            frames, lasts = enc_p.argmax(-1).tolist(), pred_p.argmax(-1).tolist()
+            for r, (t, last) in enumerate(zip(frames, lasts, strict=True)):
+                n = last - 4 if last >= 5 else 0  # tokens 5, 6, 7, 8 out so far
+                out[r, 5 + n if n < min(4, 2 * (t + 1)) else 0] = 0.0
+            return out
+
+        search.scorer.logits = logits
+        return search
+
+    enc = torch.nn.functional.one_hot(torch.arange(2), 2).double()[None]  # frame t = one-hot(t)
+    lens = torch.tensor([2])
+    one = search_offline(rigged(ModifiedBeamSearch(model, beam=3)), enc, lens)[0]
+    two = search_offline(rigged(ModifiedBeamSearch(model, beam=3, symbols_per_frame=2)), enc, lens)[0]
+    greedy = search_offline(rigged(GreedySearch(model, max_sym_per_frame=3)), enc, lens)[0]
+    assert one.tokens(2) == [5, 6]
+    assert two.tokens(2) == greedy.tokens(2) == [5, 6, 7, 8] and two.frames == [0, 0, 1, 1]

@@ -57,6 +57,8 @@ def fake_decode(exp: Path, model: str, method: str, errs: list[int], rtf: float)
     mdir.mkdir(parents=True, exist_ok=True)
     (mdir / "config.yaml").write_text(json.dumps({"model": TINY_MODEL}))
     (mdir / "train_stats.json").write_text(json.dumps({"parameters": 123456, "steps": 3}))
+    info = {"parameters": 123456, "encoder_flops_per_second": 2.5e7}
+    (mdir / "model_info.json").write_text(json.dumps(info))
     d = exp / "decode" / f"{model}_{method}"
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(json.dumps({"model_dir": str(mdir)}))
@@ -114,18 +116,20 @@ def test_nothing_decoded_is_none(tmp_path: Path) -> None:
 
 
 def test_claim_verdict() -> None:
-    from steps.reports.compare import claim_verdict
+    from steps.reports.compare import Comparison, claim_verdict
 
     rows = [
-        "| lstm | greedy | 10 | -5.00 | [-7.00, -3.00] | better |",
-        "| lstm | modified_beam | 10 | -1.00 | [-3.00, +1.00] | no significant difference |",
-        "| conformer | greedy | 10 | +9.00 | [+7.00, +11.00] | worse |",
+        Comparison("lstm", "greedy", 10, -5.0, -7.0, -3.0),
+        Comparison("lstm", "modified_beam", 10, -1.0, -3.0, 1.0),
+        Comparison("conformer", "greedy", 10, 9.0, 7.0, 11.0),
     ]
-    text = claim_verdict(rows)
+    assert [r.verdict for r in rows] == ["better", "no significant difference", "worse"]
+    text = claim_verdict(rows, "convrnnt")
     assert text.startswith("**convrnnt does not win here**: lstm is significantly better")
     assert "conformer" not in text
-    assert claim_verdict(rows[2:]).startswith("convrnnt is significantly better than every other model")
-    assert "not significantly better than lstm" in claim_verdict(rows[1:])
+    best = claim_verdict(rows[2:], "convrnnt")
+    assert best.startswith("convrnnt is significantly better than every other model")
+    assert "not significantly better than lstm" in claim_verdict(rows[1:], "convrnnt")
 
 
 def test_convergence_note_tiers() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -39,6 +40,14 @@ def test_unknown_option_is_one_line() -> None:
     )
     proc = _run("--corpus", "librispeech")
     assert proc.returncode == 1 and "needs --corpus-dir" in proc.stderr
+    for opt, value, msg in [("--stage", "foo", "--stage must be a whole number, got 'foo'"),
+                            ("--avg", "-1", "--avg must be a positive whole number"),
+                            ("--train-steps", "1e3", "--train-steps must be a positive whole number"),
+                            ("--force", "yes", "--force must be true or false"),
+                            ("--size", "huge", "unknown size 'huge'")]:  # fmt: skip
+        proc = _run(opt, value)
+        assert proc.returncode == 1 and msg in proc.stderr, proc.stderr
+        assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and proc.stderr.startswith("ERROR:")
 
 
 def test_tiny_run_to_stage_3_then_noop(tmp_path: Path) -> None:
@@ -68,3 +77,21 @@ def test_swapped_stage_script_is_used(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "called").read_text().startswith("custom features --conf conf/fbank.yaml")
+
+
+def test_report_goes_to_the_experiment_dir_unless_published(tmp_path: Path) -> None:
+    """A run's report lands in its own experiment directory; only --publish rewrites the
+    repository's RESULTS.md (here a scratch working directory stands in for the repository)."""
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # the venv's python first
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": path}
+
+    def report(*args: str) -> subprocess.CompletedProcess:
+        cmd = ["bash", str(REPO / "stages/99_report.sh"), "--exp-dir", str(exp), *args]
+        return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    assert report().returncode == 0
+    assert (exp / "RESULTS.md").is_file() and not (tmp_path / "RESULTS.md").exists()
+    assert report("--publish").returncode == 0
+    assert (tmp_path / "RESULTS.md").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -122,6 +123,9 @@ def test_training_loss_falls_and_is_deterministic(tiny_fbank: Path, tiny_lang: P
     a = load_checkpoint(tmp_path / "a" / LATEST)["model"]
     b = load_checkpoint(tmp_path / "b" / LATEST)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)  # same seed, same first steps
+    info = json.loads((tmp_path / "a" / "model_info.json").read_text())
+    assert info["steps"] == 4 and info["encoder"] == "lstm" and info["encoder_flops_per_second"] > 1e5
+    assert info["parameters"] > info["encoder_parameters"] > 0
     proc = run_step(
         "steps.train_transducer", tiny_fbank, tmp_path / "a", "--conf", conf, "--lang-dir", tiny_lang
     )

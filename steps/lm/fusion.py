@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from steps.utils import FairstreamError
+from steps.nnet.checkpoint import file_digest
+from steps.utils import FairstreamError, read_config, require_complete
 
 from .ngram import NgramLM, State
 
@@ -115,3 +117,22 @@ def load_fusion(lm_dir: Path, lm_scale: float, lodr_scale: float = 0.0, eos: boo
         "LM fusion from %s: %s%s", lm_dir, ", ".join(parts) or "off (all scales 0)", ", + </s>" if eos else ""
     )
     return fusion
+
+
+def check_lm_dir(lm_dir: Path, lang_dir: Path) -> str:
+    """Refuse an LM of another BPE model (its token ids would mean other pieces); its digest."""
+    require_complete(lm_dir, "LM")
+    trained_with = read_config(lm_dir).get("bpe_digest")
+    digest = file_digest(lang_dir / "bpe.model")
+    if trained_with != digest:
+        raise FairstreamError(
+            f"LM {lm_dir} was trained with BPE model {trained_with}, the recogniser uses "
+            f"{lang_dir}/bpe.model ({digest}); retrain the LM (steps.train_ngram_lm) with this lang dir"
+        )
+    return (lm_dir / ".done").read_text().strip()
+
+
+def make_fusion(lm_dir: Path, lang_dir: Path, settings: dict[str, Any]) -> LmFusion:
+    """The fusion of ``lm_dir`` with the decode settings (``lm_scale``, ``lodr_scale``, ``eos``)."""
+    check_lm_dir(lm_dir, lang_dir)
+    return load_fusion(lm_dir, settings["lm_scale"], settings["lodr_scale"], settings["eos"])

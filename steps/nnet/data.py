@@ -29,8 +29,16 @@ class DataConf:
 
 
 def make_train_loader(
-    cuts: CutSet, conf: DataConf, seed: int, world_size: int = 1, rank: int = 0
+    cuts: CutSet,
+    conf: DataConf,
+    seed: int,
+    world_size: int = 1,
+    rank: int = 0,
+    num_workers: int = 0,
+    pin_memory: bool = False,
 ) -> tuple[DataLoader, DynamicBucketingSampler]:
+    """Bucketed batches of ``conf.max_duration`` seconds; ``num_workers`` processes load features
+    (and apply SpecAugment) while the model trains, ``pin_memory`` for fast copies to a GPU."""
     cuts = cuts.filter(lambda c: c.duration <= conf.max_cut_duration)
     sampler = DynamicBucketingSampler(
         cuts,
@@ -46,4 +54,8 @@ def make_train_loader(
     dataset = K2SpeechRecognitionDataset(
         input_strategy=PrecomputedFeatures(), input_transforms=transforms, return_cuts=True
     )
-    return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0), sampler
+    loader = DataLoader(
+        dataset, sampler=sampler, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
+    )  # fmt: skip
+    return loader, sampler

@@ -8,27 +8,27 @@ rank-sharded sampler.
 from __future__ import annotations
 
 import logging
-import math
 import os
-import random
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from steps.data.manifests import load_cuts
 from steps.data.tokenizer import Tokenizer
-from steps.utils import FairstreamError, seed_everything, write_json_atomic
+from steps.utils import FairstreamError, rng_state, seed_everything, set_rng_state, write_json_atomic
+from steps.utils.config import from_dict, load_yaml
+from steps.utils.device import autocast
 
 from .checkpoint import LATEST, epoch_checkpoints, file_digest, load_checkpoint, save_checkpoint
 from .data import DataConf, make_train_loader
-from .registry import TASKS, build_model
+from .registry import TASKS, build_model, model_block
+from .schedule import warmup_stable_decay
 from .streaming import encoder_output_lengths
 from .transducer import ModelConf
 from .validation import Validator, append_record, fixed_subset
@@ -93,38 +93,36 @@ class TrainConf:
         return from_dict(DataConf, self.data, where="data")
 
 
-def lr_factor(step: int, conf: TrainConf) -> float:
-    """Linear warm-up, a constant peak, then cosine decay to ``final_lr_fraction`` over the last
-    ``decay_fraction`` of the run (warm-up-stable-decay; ``decay_fraction: 1`` is plain cosine).
+def check_train_conf(data: dict, where: str) -> TrainConf:
+    """A training config with its model and data blocks checked, so bad keys fail before training."""
+    conf = from_dict(TrainConf, data, where=where)
+    model_block(conf.task, conf.model, where=f"{where}: model")
+    conf.data_conf()
+    return conf
 
-    Why not cosine from the start: a short CPU budget is spent mostly underfitting, and a cosine
-    from update 0 halves the rate before the model has learned much."""
-    if step < conf.warmup_steps:
-        return (step + 1) / conf.warmup_steps
-    span = max(1, conf.max_steps - conf.warmup_steps)
-    decay = max(1, round(conf.decay_fraction * span))
-    p = min(1.0, max(0.0, (step - conf.max_steps + decay) / decay))
-    return conf.final_lr_fraction + (1 - conf.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * p))
+
+def load_train_conf(path: Path, seed: int | None, max_steps: int | None = None) -> TrainConf:
+    """The YAML at ``path``, checked, with the command line's seed and update budget if given."""
+    data = load_yaml(path)
+    if seed is not None:
+        data["seed"] = seed
+    if max_steps is not None:
+        if max_steps < 1:
+            raise FairstreamError(f"--max-steps must be >= 1, got {max_steps}")
+        data["max_steps"] = max_steps
+    return check_train_conf(data, str(path))
+
+
+def lr_factor(step: int, conf: TrainConf) -> float:
+    """The run's learning-rate factor (:func:`~steps.nnet.schedule.warmup_stable_decay`)."""
+    c = conf
+    return warmup_stable_decay(step, c.warmup_steps, c.max_steps, c.final_lr_fraction, c.decay_fraction)
 
 
 def loss_scales(step: int, conf: TrainConf) -> tuple[float, float]:
     """(simple, pruned) weights: the pruned loss is trusted only once alignments settle."""
     t = min(1.0, step / max(1, conf.loss_warmup_steps))
     return 1.0 - t * (1.0 - conf.simple_loss_scale), 0.1 + 0.9 * t
-
-
-def rng_state() -> dict[str, Any]:
-    return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-
-
-def set_rng_state(s: dict[str, Any]) -> None:
-    random.setstate(s["python"])
-    np.random.set_state(s["numpy"])
-    torch.set_rng_state(s["torch"])
 
 
 @dataclass
@@ -137,13 +135,15 @@ class DistInfo:
         return self.rank == 0
 
 
-def init_distributed() -> DistInfo:
+def init_distributed(device: torch.device | None = None) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return DistInfo()
     import torch.distributed as dist
 
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(device)  # each rank on its own GPU before the first collective
     if not dist.is_initialized():
         dist.init_process_group(backend)
     return DistInfo(world, dist.get_rank())
@@ -158,7 +158,15 @@ def barrier(d: DistInfo) -> None:
 
 class Trainer:
     def __init__(
-        self, conf: TrainConf, fbank_dir: Path, lang_dir: Path, out_dir: Path, dist: DistInfo
+        self,
+        conf: TrainConf,
+        fbank_dir: Path,
+        lang_dir: Path,
+        out_dir: Path,
+        dist: DistInfo,
+        device: torch.device | None = None,
+        precision: str = "fp32",
+        num_workers: int = 0,
     ) -> None:
         self.conf = conf
         self.out = out_dir
@@ -174,6 +182,12 @@ class Trainer:
             raise FairstreamError("ctc_scale > 0 needs a CTC head: set model.ctc_head: true")
         if conf.init_from and not (out_dir / LATEST).exists():
             self.init_weights(Path(conf.init_from))
+        # the device and precision are how a run executes, not what it trains: not in the config
+        self.device = device or torch.device("cpu")
+        self.precision = precision
+        autocast(self.device, precision)  # refuses fp16/bf16 off a GPU before any work
+        self.model.to(self.device)
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.num_params = sum(p.numel() for p in self.model.parameters())
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=conf.lr, weight_decay=conf.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, conf))
@@ -181,8 +195,9 @@ class Trainer:
         if conf.feature_norm_cuts and not conf.init_from and not (out_dir / LATEST).exists():
             set_feature_stats(self.model, *feature_stats(cuts, conf.feature_norm_cuts))
         self.loader, self.sampler = make_train_loader(
-            cuts, conf.data_conf(), conf.seed, dist.world_size, dist.rank
-        )
+            cuts, conf.data_conf(), conf.seed, dist.world_size, dist.rank,
+            num_workers=num_workers, pin_memory=self.device.type == "cuda",
+        )  # fmt: skip
         self.step = 0
         self.epoch = 0
         self.counters = {
@@ -197,7 +212,8 @@ class Trainer:
         self.regularizers = build_regularizers(conf.regularizers, self.model)
         self.ddp_model: nn.Module = self.model
         if dist.world_size > 1:
-            self.ddp_model = nn.parallel.DistributedDataParallel(self.model)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
     def make_validator(self, fbank_dir: Path) -> Validator | None:
         """The fixed dev subset of the learning curve (single-talker transducers only)."""
@@ -212,6 +228,33 @@ class Trainer:
         subset = fixed_subset(cuts, c.valid_cuts)
         log.info("validation every %d updates on %d %s cuts", c.valid_every, len(subset), c.valid_split)
         return Validator(subset, self.tokenizer, prune_range=c.prune_range)
+
+    def model_info(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """What reports need about the trained model, so that they never rebuild it from a config:
+        size, encoder compute per second of audio, and what the training cost."""
+        from .flops import encoder_flops_per_second
+
+        encoder = getattr(self.model, "encoder", None)
+        flops = None
+        if encoder is not None:
+            try:  # a fresh CPU copy of the architecture: the dense cost, whatever gates were learnt
+                fresh = build_model(self.conf.task, self.conf.model, self.tokenizer.vocab_size).encoder
+                flops = encoder_flops_per_second(fresh)
+            except Exception as e:  # noqa: BLE001 - a FLOP count must not lose a finished training
+                log.warning("no encoder FLOP count: %s", e)
+        enc_params = sum(p.numel() for p in encoder.parameters()) if encoder is not None else None
+        return {
+            "encoder": self.conf.model.get("encoder"),
+            "task": self.conf.task,
+            "parameters": self.num_params,
+            "encoder_parameters": enc_params,
+            "encoder_flops_per_second": flops,
+            "subsampling": getattr(encoder, "subsampling", None),
+            "device": str(self.device),
+            "precision": self.precision,
+            **{k: summary[k] for k in ("steps", "epochs", "train_seconds", "threads", "core_minutes",
+                                       "audio_seconds", "world_size")},
+        }  # fmt: skip
 
     def core_minutes(self) -> float:
         """Training compute so far: wall time x threads x processes (validation excluded)."""
@@ -249,6 +292,7 @@ class Trainer:
             "scheduler": self.sched.state_dict(),
             "sampler": self.sampler.state_dict(),
             "rng": rng_state(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "step": self.step,
             "epoch": self.epoch,
             "counters": dict(self.counters),
@@ -305,6 +349,8 @@ class Trainer:
         self.sched.load_state_dict(ck["scheduler"])
         self.sampler.load_state_dict(ck["sampler"])
         set_rng_state(ck["rng"])
+        if self.scaler is not None and ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
         self.step, self.epoch = ck["step"], ck["epoch"]
         self.counters.update(ck["counters"])
         log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
@@ -356,26 +402,35 @@ class Trainer:
         if self.conf.task == "multitalker":
             x, x_lens, ys, refs = self.session_targets(batch)
             c = self.conf
-            out = self.ddp_model(
-                x, x_lens, ys, refs, latency_weight=c.latency_weight, prune_range=c.prune_range,
-                am_scale=c.am_scale, lm_scale=c.lm_scale, loss_backend=c.loss_backend,
-            )  # fmt: skip
+            x, x_lens = self.to_device(x, x_lens)
+            with autocast(self.device, self.precision):
+                out = self.ddp_model(
+                    x, x_lens, ys, refs, latency_weight=c.latency_weight, prune_range=c.prune_range,
+                    am_scale=c.am_scale, lm_scale=c.lm_scale, loss_backend=c.loss_backend,
+                )  # fmt: skip
             return self.update(out, x_lens)
         prepared = self.batch_targets(batch)
         if prepared is None:
             return None
-        x, x_lens, ys = prepared
-        out = self.ddp_model(
-            x,
-            x_lens,
-            ys,
-            self.conf.prune_range,
-            self.conf.am_scale,
-            self.conf.lm_scale,
-            self.conf.loss_backend,
-            with_ctc=self.conf.ctc_scale > 0,
-        )
+        x, x_lens = self.to_device(*prepared[:2])
+        ys = prepared[2]
+        with autocast(self.device, self.precision):
+            out = self.ddp_model(
+                x,
+                x_lens,
+                ys,
+                self.conf.prune_range,
+                self.conf.am_scale,
+                self.conf.lm_scale,
+                self.conf.loss_backend,
+                with_ctc=self.conf.ctc_scale > 0,
+            )
         return self.update(out, x_lens)
+
+    def to_device(self, x: torch.Tensor, x_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch's features and lengths on the model's device (asynchronous from pinned memory)."""
+        pinned = self.device.type == "cuda"
+        return x.to(self.device, non_blocking=pinned), x_lens.to(self.device, non_blocking=pinned)
 
     def update(self, out: tuple[torch.Tensor, ...], x_lens: torch.Tensor) -> dict[str, float]:
         """One optimiser step from the model's (simple, pruned, encoder lengths[, ctc]) sums."""
@@ -400,15 +455,25 @@ class Trainer:
         if not torch.isfinite(loss + penalty):
             return {"bad": 1.0}
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.scaler is not None:  # fp16: scale the loss so that small gradients survive
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.opt)
+        else:
+            loss.backward()
         gnorm = nn.utils.clip_grad_norm_(self.model.parameters(), self.conf.grad_clip)
         if not torch.isfinite(gnorm):
             self.opt.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.update()  # an fp16 overflow: lower the loss scale and go on
             return {"bad": 1.0}
         if self.regularizers:  # after the clip, which guards against exploding *data* gradients (a stiff
             add_gradient(self.model, penalty)  # penalty inside it would scale them down to nothing)
         loss = loss + penalty.detach()
-        self.opt.step()
+        if self.scaler is not None:
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            self.opt.step()
         self.sched.step()
         self.counters["frames"] += int(x_lens.sum())
         return {
@@ -515,12 +580,16 @@ class Trainer:
         }
         if self.dist.main:
             write_json_atomic(self.out / "train_stats.json", summary)
+            write_json_atomic(self.out / MODEL_INFO, self.model_info(summary))
             if summary["skipped_short_utterances"]:
                 log.warning(
                     "skipped %d utterance(s) with fewer frames than tokens",
                     summary["skipped_short_utterances"],
                 )
         return summary
+
+
+MODEL_INFO = "model_info.json"
 
 
 def add_gradient(model: nn.Module, term: torch.Tensor) -> None:
@@ -561,7 +630,7 @@ def build_regularizers(conf: dict[str, Any], model: nn.Module) -> dict[str, Any]
     """Extra loss terms from the YAML (``ewc: {fisher: PATH, lambda: X}``); none by default."""
     if not conf:
         return {}
-    from steps.fairness.ewc import EwcPenalty  # lazy: only runs with a regularizer need it
+    from .ewc import EwcPenalty  # lazy: only runs with a regularizer need it
 
     registry = {"ewc": EwcPenalty.from_conf}
     unknown = sorted(set(conf) - set(registry))

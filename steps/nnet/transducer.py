@@ -99,6 +99,22 @@ class Transducer(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Summed simple and pruned losses.  ``px_penalty`` (B, S, T+1), if given, is added to the
         pruned lattice's symbol arcs before the recursion (e.g. a latency penalty on turn tokens)."""
+        # the lattice sums underflow in half precision: the loss runs in fp32 under autocast too
+        with torch.autocast(enc.device.type, enabled=False):
+            args = (prune_range, am_scale, lm_scale, loss_backend, px_penalty)
+            return self._losses(enc.float(), enc_lens, y, *args)
+
+    def _losses(
+        self,
+        enc: Tensor,
+        enc_lens: Tensor,
+        y: list[list[int]],
+        prune_range: int,
+        am_scale: float,
+        lm_scale: float,
+        loss_backend: str,
+        px_penalty: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
         device = enc.device
         y_lens = torch.tensor([len(t) for t in y], device=device, dtype=torch.int64)
         s_max = max(1, int(y_lens.max()))

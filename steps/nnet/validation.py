@@ -64,8 +64,9 @@ class Validator:
         search = GreedySearch(model)
         ctx = model.predictor.context_size
         try:
+            device = next(model.parameters()).device
             for feats, lens, refs, ys in self.batches:
-                enc, enc_lens = model.encoder(feats, lens)
+                enc, enc_lens = model.encoder(feats.to(device), lens.to(device))
                 keep = [i for i, y in enumerate(ys) if 0 < len(y) <= int(enc_lens[i])]
                 if keep:
                     idx = torch.tensor(keep)

@@ -8,7 +8,6 @@ Reads only finished decode directories (``exp/decode/<model>_<method>/``: ``metr
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections import defaultdict
@@ -21,7 +20,6 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-REFERENCE = "convrnnt"  # the model every other one is compared against
 
 
 def paired_bootstrap_ci(
@@ -109,23 +107,14 @@ def load_decodes(exp_dir: Path) -> list[Decode]:
     return decodes
 
 
-@functools.cache
 def encoder_flops(model_dir: Path) -> float | None:
-    """Encoder FLOPs per second of audio for the model config in ``model_dir/config.yaml``."""
-    from steps.nnet.flops import encoder_flops_per_second
-    from steps.nnet.registry import build_encoder
-
-    p = model_dir / "config.yaml"
+    """Encoder FLOPs per second of audio, from the ``model_info.json`` training wrote (None for a
+    model trained before it did: reports never rebuild a model from its config)."""
+    p = model_dir / "model_info.json"
     if not p.is_file():
+        log.warning("%s has no model_info.json: no FLOP count", model_dir)
         return None
-    model = (yaml.safe_load(p.read_text()) or {}).get("model", {})
-    conf = {"num_features": 80, **(model.get("encoder_conf") or {})}
-    try:
-        enc = build_encoder(model.get("encoder", "lstm"), conf)
-        return encoder_flops_per_second(enc, int(conf["num_features"]))
-    except Exception as e:  # a report must not die on one odd model; say why in the log
-        log.warning("no FLOP count for %s: %s", model_dir, e)
-        return None
+    return json.loads(p.read_text()).get("encoder_flops_per_second")
 
 
 def accent_table(decodes: list[Decode]) -> list[str]:
@@ -165,26 +154,42 @@ def is_native_english(accent: str) -> bool:
 VERDICTS = {1: "worse", -1: "better", 0: "no significant difference"}
 
 
-def claim_verdict(boot_rows: list[str]) -> str:
-    """One sentence on the seed's claim (ConvRNN-T beats the others) from the bootstrap rows."""
-    better = sorted({r.split(" | ")[0].strip("| ") for r in boot_rows if r.endswith(f"| {VERDICTS[-1]} |")})
-    same = sorted({r.split(" | ")[0].strip("| ") for r in boot_rows if r.endswith(f"| {VERDICTS[0]} |")})
+@dataclass(frozen=True)
+class Comparison:
+    """One model's test WER against the reference's with the same search: difference and CI (abs. %)."""
+
+    model: str
+    method: str
+    utterances: int
+    diff: float
+    lo: float
+    hi: float
+
+    @property
+    def verdict(self) -> str:
+        return VERDICTS[(self.lo > 0) - (self.hi < 0)]
+
+
+def claim_verdict(comparisons: list[Comparison], reference: str) -> str:
+    """One sentence on the claim that ``reference`` beats the others."""
+    better = sorted({c.model for c in comparisons if c.verdict == VERDICTS[-1]})
+    same = sorted({c.model for c in comparisons if c.verdict == VERDICTS[0]})
     if better:
         tie = f"; {', '.join(same)} not significantly different" if same else ""
         return (
-            f"**{REFERENCE} does not win here**: {', '.join(better)} is significantly better with at least "
+            f"**{reference} does not win here**: {', '.join(better)} is significantly better with at least "
             f"one search{tie}. All models had the same data, updates, optimiser and decoding; only the model "
             "block differs and none was tuned on its own (conf/train/<model>.yaml)."
         )
     if same:
-        return f"{REFERENCE} is not significantly better than {', '.join(same)} with at least one search."
-    return f"{REFERENCE} is significantly better than every other model with every search."
+        return f"{reference} is not significantly better than {', '.join(same)} with at least one search."
+    return f"{reference} is significantly better than every other model with every search."
 
 
-def bootstrap_table(decodes: list[Decode], num_samples: int = 1000) -> list[str]:
-    """Test-WER difference of each model against ConvRNN-T (same search), with 95% CIs."""
-    refs = {d.method: d for d in decodes if d.model == REFERENCE and d.utts}
-    rows = []
+def compare_to_reference(decodes: list[Decode], reference: str, num_samples: int = 1000) -> list[Comparison]:
+    """Test-WER difference of each model against ``reference`` (same search), with 95% CIs."""
+    refs = {d.method: d for d in decodes if d.model == reference and d.utts}
+    out = []
     for d in decodes:
         ref = refs.get(d.method)
         if ref is None or d is ref or not d.utts:
@@ -196,17 +201,20 @@ def bootstrap_table(decodes: list[Decode], num_samples: int = 1000) -> list[str]
         b = np.array([ref.utts[i][0] for i in ids])
         n = np.array([ref.utts[i][1] for i in ids])
         diff, lo, hi = paired_bootstrap_ci(a, b, n, num_samples=num_samples)
-        verdict = VERDICTS[(lo > 0) - (hi < 0)]
-        rows.append(
-            f"| {d.model} | {d.method} | {len(ids)} | {diff:+.2f} | [{lo:+.2f}, {hi:+.2f}] | {verdict} |"
-        )
-    if not rows:
+        out.append(Comparison(d.model, d.method, len(ids), diff, lo, hi))
+    return out
+
+
+def bootstrap_table(comparisons: list[Comparison], reference: str) -> list[str]:
+    """The comparisons as a markdown table (empty when there are none)."""
+    if not comparisons:
         return []
     return [
-        f"| model | search | utterances | test WER − {REFERENCE} (abs. %) | 95% CI | |",
+        f"| model | search | utterances | test WER − {reference} (abs. %) | 95% CI | |",
         "|---|---|---|---|---|---|",
-        *rows,
-    ]
+        *(f"| {c.model} | {c.method} | {c.utterances} | {c.diff:+.2f} | [{c.lo:+.2f}, {c.hi:+.2f}] | "
+          f"{c.verdict} |" for c in comparisons),
+    ]  # fmt: skip
 
 
 def wer_rtf_plot(decodes: list[Decode], path: Path) -> bool:
@@ -236,8 +244,11 @@ def wer_rtf_plot(decodes: list[Decode], path: Path) -> bool:
     return True
 
 
-def compare_section(exp_dir: Path, fig_dir: Path, md_dir: Path | None = None) -> str | None:
-    """Markdown comparing the decoded models; None when nothing is decoded."""
+def compare_section(
+    exp_dir: Path, fig_dir: Path, md_dir: Path | None = None, reference: str = "convrnnt"
+) -> str | None:
+    """Markdown comparing the decoded models, each against the ``reference`` model (the claim
+    under test; ``run.sh --compare-reference``); None when nothing is decoded."""
     decodes = load_decodes(exp_dir)
     if not decodes:
         return None
@@ -245,15 +256,16 @@ def compare_section(exp_dir: Path, fig_dir: Path, md_dir: Path | None = None) ->
     acc = accent_table(decodes)
     if acc:
         parts += ["Test WER (%) per accent:", "", *acc, ""]
-    boot = bootstrap_table(decodes)
+    comparisons = compare_to_reference(decodes, reference)
+    boot = bootstrap_table(comparisons, reference)
     if boot:
         parts += [
             f"Paired bootstrap over test utterances (1000 resamples) of each model's WER minus "
-            f"{REFERENCE}'s with the same search; positive = worse than {REFERENCE}.",
+            f"{reference}'s with the same search; positive = worse than {reference}.",
             "",
             *boot,
             "",
-            claim_verdict(boot[2:]),
+            claim_verdict(comparisons, reference),
             "",
         ]
     png = fig_dir / "asr_wer_vs_rtf.png"

@@ -28,13 +28,14 @@ from typing import Any
 
 from torch import Tensor
 
-from steps.rnnt.backends import backend_module, resolve_backend
+from steps.rnnt.backends import backend_module, resolve_for
 
 LossOutput = Tensor | tuple[Tensor, tuple[Tensor, Tensor]]
 
 
 def _dispatch(function: str, backend: str, **kwargs: Any) -> Any:
-    name = resolve_backend(backend)
+    on_cuda = any(isinstance(v, Tensor) and v.is_cuda for v in kwargs.values())
+    name = resolve_for(backend, on_cuda)
     if name != "native" and kwargs.get("return_grad") is False:
         # Some k2 releases have no return_grad on rnnt_loss / rnnt_loss_pruned.
         del kwargs["return_grad"]

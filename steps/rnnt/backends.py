@@ -17,6 +17,7 @@ logger = logging.getLogger("steps.rnnt")
 BACKENDS = ("k2", "fast_rnnt", "native")  # preference order of "auto"
 _EXTERNAL = ("k2", "fast_rnnt")
 _auto_announced = False
+_cuda_fallback_announced = False
 
 
 class BackendUnavailableError(ImportError):
@@ -67,3 +68,32 @@ def backend_module(name: str) -> ModuleType:
     if name == "native":
         return importlib.import_module("steps.rnnt.native")
     return importlib.import_module(name)
+
+
+@functools.cache
+def supports_cuda(name: str) -> bool:
+    """Whether a resolved backend computes on CUDA tensors (a CPU-only build of k2 or fast_rnnt
+    does not; the native backend runs wherever PyTorch does)."""
+    if name == "native":
+        return True
+    with_cuda = getattr(backend_module(name), "with_cuda", None)
+    if callable(with_cuda):
+        return bool(with_cuda())
+    return bool(with_cuda)
+
+
+def resolve_for(name: str, on_cuda: bool) -> str:
+    """``resolve_backend``, then for CUDA tensors a backend that runs there: "auto" falls back to
+    the native loss (logged once), a named CPU-only backend is a one-line error."""
+    global _cuda_fallback_announced
+    chosen = resolve_backend(name)
+    if not on_cuda or supports_cuda(chosen):
+        return chosen
+    if name != "auto":
+        raise BackendUnavailableError(
+            f"RNN-T backend {name!r} was built without CUDA; use backend 'native' or 'auto' on a GPU"
+        )
+    if not _cuda_fallback_announced:
+        logger.warning("RNN-T loss backend %s has no CUDA build: the native loss runs on the GPU", chosen)
+        _cuda_fallback_announced = True
+    return "native"

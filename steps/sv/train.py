@@ -14,19 +14,26 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from steps.utils import FairstreamError, atomic_path, derive_seed, seed_everything, write_json_atomic
+from steps.nnet.checkpoint import LATEST, load_checkpoint, save_checkpoint
+from steps.nnet.schedule import warmup_stable_decay
+from steps.utils import (
+    FairstreamError,
+    atomic_path,
+    derive_seed,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    write_json_atomic,
+)
 from steps.utils.config import from_dict, to_dict
 
 from .arw import ArwConf, adversary_step, build_adversary
@@ -37,7 +44,6 @@ from .model import ExtractorConf, TdnnExtractor, count_parameters
 
 log = logging.getLogger(__name__)
 
-LATEST = "checkpoint-latest.pt"
 FINAL = "extractor.pt"
 
 
@@ -83,21 +89,8 @@ class SvTrainConf:
 
 
 def lr_factor(step: int, conf: SvTrainConf) -> float:
-    """Linear warm-up, then cosine decay to ``final_lr_fraction`` at ``max_steps``."""
-    if step < conf.lr_warmup_steps:
-        return (step + 1) / conf.lr_warmup_steps
-    p = min(1.0, (step - conf.lr_warmup_steps) / max(1, conf.max_steps - conf.lr_warmup_steps))
-    return conf.final_lr_fraction + (1 - conf.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * p))
-
-
-def rng_state() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-def set_rng_state(s: dict[str, Any]) -> None:
-    random.setstate(s["python"])
-    np.random.set_state(s["numpy"])
-    torch.set_rng_state(s["torch"])
+    """Linear warm-up, then cosine decay to ``final_lr_fraction`` at ``max_steps`` (the shared schedule)."""
+    return warmup_stable_decay(step, conf.lr_warmup_steps, conf.max_steps, conf.final_lr_fraction)
 
 
 class SvTrainer:
@@ -158,19 +151,13 @@ class SvTrainer:
         }
 
     def save(self) -> None:
-        with atomic_path(self.out / LATEST) as tmp:
-            torch.save(self.state(), tmp)
+        save_checkpoint(self.out / LATEST, self.state())
 
     def maybe_resume(self) -> bool:
         path = self.out / LATEST
         if not path.exists():
             return False
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
-            raise FairstreamError(
-                f"checkpoint {path} is corrupt ({type(e).__name__}); delete it or use --force"
-            ) from e
+        ck = load_checkpoint(path)
         if ck["speakers"] != self.bank.speakers:
             raise FairstreamError(f"{path} was trained on other speakers; use --force to restart")
         self.model.load_state_dict(ck["model"])
@@ -255,7 +242,10 @@ class SvTrainer:
         )
         t0, base = time.time(), self.counters["train_seconds"]
         bad_in_row = 0
-        with open(self.out / "train_log.jsonl", "a") as logf:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(self.out / "tensorboard"), purge_step=self.step)
+        with open(self.out / "train_log.jsonl", "a") as logf, writer:
             while self.step < conf.max_steps:
                 stats = self.train_step()
                 if stats is None:
@@ -275,6 +265,8 @@ class SvTrainer:
                         json.dumps({"step": self.step, **{k: round(v, 5) for k, v in stats.items()}}) + "\n"
                     )
                     logf.flush()
+                    for k, v in stats.items():
+                        writer.add_scalar(f"train/{k}", v, self.step)
                 if self.step % conf.checkpoint_every == 0:
                     self.save()
         bar.close()

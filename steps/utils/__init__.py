@@ -2,7 +2,7 @@
 
 from .atomic import atomic_path, save_manifest_atomic, write_json_atomic, write_text_atomic
 from .errors import FairstreamError, StageComplete
-from .seeding import derive_seed, seed_everything
+from .seeding import derive_seed, rng_state, seed_everything, set_rng_state
 from .stage import StageDir, is_complete, read_config, require_complete, stage_output
 
 __all__ = [
@@ -14,8 +14,10 @@ __all__ = [
     "is_complete",
     "read_config",
     "require_complete",
+    "rng_state",
     "save_manifest_atomic",
     "seed_everything",
+    "set_rng_state",
     "stage_output",
     "write_json_atomic",
     "write_text_atomic",

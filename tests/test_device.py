@@ -1,0 +1,106 @@
+"""--device plumbing, checked on the CPU: device choice, the loss backend on CUDA tensors, and
+every tensor of a training step and of a decode on the model's device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+
+from steps.nnet.registry import build_model
+from steps.nnet.search import GreedySearch, ModifiedBeamSearch
+from steps.nnet.streaming import TransducerDecoder
+from steps.nnet.trainer import DistInfo, Trainer, load_train_conf
+from steps.rnnt.backends import BackendUnavailableError, available_backends, resolve_for, supports_cuda
+from steps.utils import FairstreamError
+from steps.utils.device import autocast, resolve_device, to_device
+from tests.conftest import run_step
+from tests.test_transducer import tiny_conf
+
+NO_GPU = not torch.cuda.is_available()
+
+
+class DeviceLog(TorchFunctionMode):
+    """Records the device of every tensor that goes into or comes out of a torch function."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.devices: set[torch.device] = set()
+
+    def _note(self, obj: object) -> None:
+        if isinstance(obj, torch.Tensor) and not obj.is_meta:
+            self.devices.add(obj.device)
+        elif isinstance(obj, (list, tuple)):
+            for o in obj:
+                self._note(o)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        kwargs = kwargs or {}
+        self._note(args)
+        self._note(list(kwargs.values()))
+        out = func(*args, **kwargs)
+        self._note(out)
+        return out
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    if NO_GPU:
+        assert resolve_device("auto") == torch.device("cpu")
+        with pytest.raises(FairstreamError, match="no CUDA GPU is available"):
+            resolve_device("cuda")
+    with pytest.raises(FairstreamError, match="unknown device 'gpu'"):
+        resolve_device("gpu")
+
+
+def test_mixed_precision_needs_a_gpu_and_states_move_whole() -> None:
+    with autocast(torch.device("cpu"), "fp32"):
+        pass
+    with pytest.raises(FairstreamError, match="needs a CUDA device"):
+        autocast(torch.device("cpu"), "bf16")
+    state = {"sub": [torch.zeros(1), torch.ones(2)], "lstm": [(torch.zeros(1), torch.zeros(1))], "n": 3}
+    moved = to_device(state, torch.device("cpu"))
+    assert moved["n"] == 3 and isinstance(moved["lstm"][0], tuple) and moved["sub"][1].tolist() == [1, 1]
+
+
+def test_loss_backend_on_cuda_tensors_falls_back_only_when_asked_to_choose() -> None:
+    assert supports_cuda("native")
+    for name in available_backends():
+        if name != "native" and not supports_cuda(name):  # e.g. the CPU build of fast_rnnt here
+            gpu_ready = [b for b in available_backends() if supports_cuda(b)]
+            assert resolve_for("auto", on_cuda=True) in gpu_ready
+            with pytest.raises(BackendUnavailableError, match="without CUDA"):
+                resolve_for(name, on_cuda=True)
+    assert resolve_for("native", on_cuda=True) == "native"
+    assert resolve_for("auto", on_cuda=False) == available_backends()[0]
+
+
+def test_training_step_and_decode_stay_on_the_model_device(
+    tiny_fbank: Path, tiny_lang: Path, tmp_path: Path
+) -> None:
+    device = resolve_device("auto")
+    conf = load_train_conf(tiny_conf(tmp_path, steps=2), None)
+    trainer = Trainer(conf, tiny_fbank, tiny_lang, tmp_path / "m", DistInfo(), device=device)
+    batch = next(iter(trainer.loader))
+    with DeviceLog() as seen:
+        stats = trainer.train_step(batch)
+    assert stats is not None and "loss" in stats
+    assert seen.devices == {device}, seen.devices
+    model = build_model("transducer", conf.model, trainer.tokenizer.vocab_size).to(device).eval()
+    feats, lens = torch.randn(2, 57, 80), torch.tensor([57, 40])  # on the CPU, as loaded from disk
+    for search in (GreedySearch(model), ModifiedBeamSearch(model, beam=3)):
+        decoder = TransducerDecoder(model, search, chunk_frames=16)
+        with DeviceLog() as seen:
+            decoder.decode(feats, lens)
+        model_side = {d for d in seen.devices if d != torch.device("cpu")}
+        assert model_side <= {device} and (device.type == "cpu" or model_side), seen.devices
+
+
+@pytest.mark.skipif(not NO_GPU, reason="checks the error on a machine without a GPU")
+def test_cuda_without_gpu_is_one_line(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
+    proc = run_step("steps.train_transducer", tiny_fbank, tmp_path / "m", "--conf", tiny_conf(tmp_path),
+                    "--lang-dir", tiny_lang, "--device", "cuda", check=False)  # fmt: skip
+    assert proc.returncode == 1 and "no CUDA GPU is available" in proc.stderr
+    assert not (tmp_path / "m").exists()
