@@ -38,10 +38,10 @@ from steps.data.manifests import load_cuts
 from steps.data.scoring import error_counts, results_from_cuts, wer_line, write_reports
 from steps.data.tokenizer import Tokenizer
 from steps.lm.fusion import make_fusion
-from steps.nnet.loading import load_model
+from steps.nnet.loading import load_model, training_lang_dir
 from steps.nnet.search import METHODS, make_search
 from steps.nnet.streaming import TransducerDecoder, load_features
-from steps.utils import FairstreamError, StageDir, atomic_path, read_config, require_complete, stage_output
+from steps.utils import FairstreamError, StageDir, atomic_path, require_complete, stage_output
 from steps.utils.atomic import write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import load_yaml
@@ -392,11 +392,7 @@ def main(
         lm_dir is not None or lm_scale is not None or lodr_scale is not None or lm_eos is not None
     ):
         raise FairstreamError(f"--lm, --lm-scale, --lodr-scale and --lm-eos need --method {LM_METHOD}")
-    if lang_dir is None:
-        trained_with = read_config(model_dir).get("lang_dir")
-        if not trained_with:
-            raise FairstreamError(f"{model_dir}/config.yaml names no lang_dir; pass --lang-dir")
-        lang_dir = Path(trained_with)
+    lang_dir = training_lang_dir(model_dir, lang_dir)
     torch.set_num_threads(num_threads)
     model, tokenizer, num_features = load_model(model_dir, lang_dir, avg)
     model.to(resolve_device(device))  # how the decode runs, not what it computes: not in the config

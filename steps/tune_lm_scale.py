@@ -26,10 +26,10 @@ from steps.data.manifests import load_cuts
 from steps.data.scoring import error_counts, totals, wer
 from steps.lm.fusion import LM_FILE, LODR_FILE, LmFusion, check_lm_dir
 from steps.lm.ngram import NgramLM
-from steps.nnet.loading import load_model
+from steps.nnet.loading import load_model, training_lang_dir
 from steps.nnet.search import ModifiedBeamSearch
 from steps.nnet.streaming import load_features
-from steps.utils import FairstreamError, read_config, require_complete, write_json_atomic
+from steps.utils import FairstreamError, require_complete, write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
 
 log = logging.getLogger(__name__)
@@ -107,11 +107,7 @@ def main(
     )
     require_complete(model_dir, "model")
     require_complete(fbank_dir, "feature")
-    if lang_dir is None:
-        trained_with = read_config(model_dir).get("lang_dir")
-        if not trained_with:
-            raise FairstreamError(f"{model_dir}/config.yaml names no lang_dir; pass --lang-dir")
-        lang_dir = Path(trained_with)
+    lang_dir = training_lang_dir(model_dir, lang_dir)
     torch.set_num_threads(num_threads)
     model, tok, num_features = load_model(model_dir, lang_dir, avg)
     lm_dir = lm_dir if lm_dir is not None else lang_dir / "lm"

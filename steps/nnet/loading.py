@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from steps.data.tokenizer import Tokenizer
-from steps.utils import FairstreamError
+from steps.utils import FairstreamError, read_config
 
 from .checkpoint import LATEST, average_state_dicts, epoch_checkpoints, file_digest, load_checkpoint
 from .registry import build_model
@@ -63,3 +63,13 @@ def load_model(model_dir: Path, lang_dir: Path, avg: int = 1) -> tuple[Transduce
         log.info("averaged %s", ", ".join(p.name for p in paths))
     num_features = int(meta["model_conf"].get("encoder_conf", {}).get("num_features", 80))
     return model.eval(), tokenizer, num_features
+
+
+def training_lang_dir(model_dir: Path, lang_dir: Path | None) -> Path:
+    """``lang_dir`` if given, else the BPE directory the model in ``model_dir`` was trained with."""
+    if lang_dir is not None:
+        return lang_dir
+    trained_with = read_config(model_dir).get("lang_dir")
+    if not trained_with:
+        raise FairstreamError(f"{model_dir}/config.yaml names no lang_dir; pass --lang-dir")
+    return Path(trained_with)
