@@ -302,13 +302,13 @@ model:
   predictor_dim: 256
   joiner_dim: 256
 data: {max_duration: 40, num_buckets: 2, spec_augment: {}}
-max_steps: 500
+max_steps: 600
 lr: 0.003
 final_lr_fraction: 0.02
 warmup_steps: 40
 loss_warmup_steps: 40
 checkpoint_every: 1000
-valid_every: 250
+valid_every: 300
 valid_split: train
 valid_cuts: 48
 seed: 3
@@ -318,10 +318,11 @@ seed: 3
 def test_lstm_overfits_a_few_dozen_utterances(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
     """The pipeline's sanity check: with augmentation and dropout off, the LSTM transducer learns
     its 64 training utterances by heart within a few hundred updates.  A bug in features,
-    targets, loss, search or scoring keeps the WER near 100%.  Measured (seed 3, AMD, one thread):
-    greedy WER on 48 of them 63-67% at update 250 and 17-25% at update 500; the remaining errors
-    are whole tails that the model is not yet sure of (its best alignment has log-probability
-    about -19 on such a cut), and the WER keeps falling to about 10% by update 1000."""
+    targets, loss, search or scoring keeps the WER near 100%.  Measured (seed 3, AMD, one thread,
+    2.4 core-minutes): greedy WER on 48 of them 67.2% at update 300 and 17.4% at update 600; the
+    remaining errors are tails the model is not yet sure of (its best alignment has
+    log-probability about -19 on such a cut), and the WER keeps falling (about 10% by update 1000
+    with a constant rate)."""
     from steps.nnet.validation import VALID_LOG, read_valid_log
 
     conf = tmp_path / "overfit.yaml"
@@ -337,9 +338,9 @@ def test_lstm_overfits_a_few_dozen_utterances(tiny_fbank: Path, tiny_lang: Path,
         else:
             os.environ["FAIRSTREAM_TRAIN_THREADS"] = env_threads
     records = read_valid_log(tmp_path / "m" / VALID_LOG)
-    assert [r["step"] for r in records] == [250, 500]
+    assert [r["step"] for r in records] == [300, 600]
     first, last = records
     assert last["cuts"] == 48 and last["ref_words"] > 200
     assert last["loss"] < first["loss"]
-    assert last["wer"] < 40.0 and last["wer"] < 0.6 * first["wer"], records  # learning them by heart
+    assert last["wer"] < 30.0 and last["wer"] < 0.5 * first["wer"], records  # learning them by heart
     assert last["core_minutes"] > 0 and last["audio_seconds"] > 0

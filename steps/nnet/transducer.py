@@ -102,7 +102,8 @@ class Transducer(nn.Module):
         # the lattice sums underflow in half precision: the loss runs in fp32 under autocast too
         with torch.autocast(enc.device.type, enabled=False):
             args = (prune_range, am_scale, lm_scale, loss_backend, px_penalty)
-            return self._losses(enc.float(), enc_lens, y, *args)
+            half = enc.dtype in (torch.float16, torch.bfloat16)
+            return self._losses(enc.float() if half else enc, enc_lens, y, *args)
 
     def _losses(
         self,
