@@ -248,10 +248,8 @@ def babble(sd: dict[str, Tensor], seed: int) -> dict[str, Tensor]:
     return sd
 
 
-@pytest.fixture(scope="module")
-def model_dir(tiny_fbank: Path, tiny_lang: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def babbling_model(tiny_fbank: Path, tiny_lang: Path, tmp: Path) -> Path:
     """A finished training directory with two epoch checkpoints of a babbling model."""
-    tmp = tmp_path_factory.mktemp("decode")
     conf = tmp / "train.yaml"
     conf.write_text(TINY_TRAIN)
     out = tmp / "exp"
@@ -262,6 +260,11 @@ def model_dir(tiny_fbank: Path, tiny_lang: Path, tmp_path_factory: pytest.TempPa
         ck["model"] = babble(trained, seed)
         save_checkpoint(out / name, ck)
     return out
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_fbank: Path, tiny_lang: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return babbling_model(tiny_fbank, tiny_lang, tmp_path_factory.mktemp("decode"))
 
 
 def test_streaming_equals_offline_for_several_chunk_sizes(

@@ -20,14 +20,19 @@ from steps.data.manifests import load_cuts
 from steps.data.text import normalize_text
 from steps.data.tokenizer import Tokenizer
 from steps.lm.ngram import NgramLM
-from steps.nnet.checkpoint import LATEST, load_checkpoint, save_checkpoint
 from steps.reports.asr import asr_section
 from steps.reports.compare import compare_section
 from tests.conftest import REPO, run_step
-from tests.test_decode import TINY_TRAIN, babble
+from tests.test_decode import babbling_model
 from tests.test_reports_compare import fake_decode
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_fbank: Path, tiny_lang: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-step model made to babble (test_decode.py's), with two epoch checkpoints."""
+    return babbling_model(tiny_fbank, tiny_lang, tmp_path_factory.mktemp("lm_decode"))
 
 
 def texts(manifests: Path, *splits: str) -> list[str]:
@@ -36,21 +41,6 @@ def texts(manifests: Path, *splits: str) -> list[str]:
 
 def lm_lines(d: Path) -> list[str]:
     return gzip.decompress((d / "text.txt.gz").read_bytes()).decode().splitlines()
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_fbank: Path, tiny_lang: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A two-step model made to babble (as in test_decode.py), with two epoch checkpoints."""
-    tmp = tmp_path_factory.mktemp("lm_decode")
-    (tmp / "train.yaml").write_text(TINY_TRAIN)
-    out = tmp / "exp"
-    run_step("steps.train_transducer", tiny_fbank, out, "--conf", tmp / "train.yaml", "--lang-dir", tiny_lang)
-    ck = load_checkpoint(out / LATEST)
-    trained = ck["model"]
-    for seed, name in enumerate([LATEST, "epoch-1.pt", "epoch-2.pt"]):
-        ck["model"] = babble(trained, seed)
-        save_checkpoint(out / name, ck)
-    return out
 
 
 @pytest.fixture(scope="module")
