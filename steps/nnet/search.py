@@ -359,8 +359,9 @@ def _merge_into(pool: dict[tuple[int, ...], Hyp], h: Hyp) -> None:
         pool[key] = h
         return
     keep = old if old.score >= h.score else h
-    pool[key] = Hyp(keep.ys, float(torch.logaddexp(torch.tensor(old.score), torch.tensor(h.score))),
-                    keep.frames, keep.pred, keep.lm, keep.lm_score)  # fmt: skip
+    hi, lo = max(old.score, h.score), min(old.score, h.score)
+    total = hi + math.log1p(math.exp(lo - hi)) if lo > -math.inf else hi
+    pool[key] = Hyp(keep.ys, total, keep.frames, keep.pred, keep.lm, keep.lm_score)
 
 
 def make_search(

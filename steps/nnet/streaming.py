@@ -61,6 +61,13 @@ def load_features(cuts: Sequence[Cut], num_features: int | None = None) -> tuple
     return feats, lens
 
 
+def _clock(device: torch.device) -> float:
+    """The clock, after the GPU has finished what was queued (CUDA kernels run asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 class TransducerDecoder:
     """Encoder + search over a batch; ``chunk_frames=None`` decodes offline."""
 
@@ -71,13 +78,6 @@ class TransducerDecoder:
         self.search = search
         self.chunk_frames = chunk_frames
 
-    def _now(self) -> float:
-        """The clock, after the GPU has finished what was queued (CUDA kernels run asynchronously)."""
-        device = next(self.model.parameters()).device
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter()
-
     @torch.inference_mode()
     def decode(self, feats: Tensor, feat_lens: Tensor) -> BatchResult:
         device = next(self.model.parameters()).device
@@ -87,12 +87,12 @@ class TransducerDecoder:
         return self._streaming(feats, feat_lens)
 
     def _offline(self, feats: Tensor, feat_lens: Tensor) -> BatchResult:
-        t0 = self._now()
+        t0 = _clock(feats.device)
         enc, enc_lens = self.model.encoder(feats, feat_lens)
         states = self.search.init(feats.size(0))
         self.search.advance(enc, [int(n) for n in enc_lens], states)
         hyps = [self.search.best(s) for s in states]
-        return BatchResult(hyps, self._now() - t0)
+        return BatchResult(hyps, _clock(feats.device) - t0)
 
     def _streaming(self, feats: Tensor, feat_lens: Tensor) -> BatchResult:
         encoder = self.model.encoder
@@ -102,7 +102,7 @@ class TransducerDecoder:
         want = [int(n) for n in encoder_output_lengths(encoder, feat_lens)]
         done = [0] * batch
         chunk_ms: list[float] = []
-        start = self._now()
+        start = _clock(feats.device)
         enc_state = to_device(encoder.init_state(batch), feats.device)
         states = self.search.init(batch)
 
@@ -114,12 +114,12 @@ class TransducerDecoder:
 
         n_chunks = math.ceil(total / self.chunk_frames)
         for i in range(n_chunks):
-            t0 = self._now()
+            t0 = _clock(feats.device)
             chunk = feats[:, i * self.chunk_frames : (i + 1) * self.chunk_frames]
             out, enc_state = encoder.stream(chunk, enc_state)
             consume(out)
             if i == n_chunks - 1:  # the end of the input: the last chunk's answer includes the flush
                 consume(encoder.flush(enc_state))
-            chunk_ms.append(1000 * (self._now() - t0))
+            chunk_ms.append(1000 * (_clock(feats.device) - t0))
         hyps = [self.search.best(s) for s in states]
-        return BatchResult(hyps, self._now() - start, chunk_ms)
+        return BatchResult(hyps, _clock(feats.device) - start, chunk_ms)
