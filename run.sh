@@ -31,9 +31,10 @@ mitigate_stage=stages/08_mitigate.sh
 cca_stage=stages/09_cca.sh
 multitalker_stage=stages/10_multitalker.sh
 report_stage=stages/99_report.sh
-archs="lstm convrnnt conformer contextnet"  # architectures to train and decode (conf/train/<arch>.yaml)
+archs="lstm convrnnt conformer contextnet transformer"  # architectures to train and decode (conf/train/<arch>.yaml)
 compare_reference=convrnnt  # the architecture every other one is tested against in the report (the claim)
 train_jobs=2           # stage-4 trainings side by side (CPU cores split between them)
+decode_jobs=2          # stage-5 decodes side by side (one thread each)
 nproc=1                # training processes (torchrun/DDP when > 1)
 decode_methods="greedy modified_beam modified_beam_lm"  # search methods of stage 5 (modified_beam_lm: + stage-3 n-gram LM)
 sv_variants="none pairwise_sum"        # speaker-verification systems of stage 6 (conf/sv/<name>.yaml); first = baseline
@@ -90,6 +91,7 @@ Options (default in brackets):
   --compare-reference A   the architecture the report tests every other one against [$compare_reference]
   --nproc N               training processes per model (DDP) [$nproc]
   --train-jobs N          stage-4 models trained side by side, cores split between them [$train_jobs]
+  --decode-jobs N         stage-5 decodes side by side, one thread each [$decode_jobs]
   --decode-methods "M N"  search methods of stage 5: greedy modified_beam modified_beam_lm (modified beam +
                           the stage-3 n-gram LM, scales in conf/lm.yaml) [$decode_methods]
   --sv-variants "A B"     speaker-verification systems of stage 6; the first is the baseline [$sv_variants]
@@ -148,7 +150,7 @@ fi
 for opt in stage stop_stage seed; do
   [[ "${!opt}" =~ ^[0-9]+$ ]] || { echo "ERROR: --${opt//_/-} must be a whole number, got '${!opt}'" >&2; exit 1; }
 done
-for opt in nj nproc train_jobs mitigate_steps cca_steps avg chunk_ms; do
+for opt in nj nproc train_jobs decode_jobs mitigate_steps cca_steps avg chunk_ms; do
   [[ "${!opt}" =~ ^[1-9][0-9]*$ ]] || { echo "ERROR: --${opt//_/-} must be a positive whole number, got '${!opt}'" >&2; exit 1; }
 done
 for opt in train_steps sv_steps multitalker_steps; do  # empty: the configs' budgets
@@ -167,6 +169,7 @@ fi
 force_flag=(); [ "$force" = true ] && force_flag=(--force)
 publish_flag=(); [ "$publish" = true ] && publish_flag=(--publish)
 export FAIRSTREAM_NJ=$nj FAIRSTREAM_SEED=$seed
+[ -t 2 ] || export TQDM_DISABLE=1  # progress bars on a terminal only (tqdm >= 4.66), not in a log file
 
 run_stage 0 "setup" bash "$setup_stage"
 # shellcheck disable=SC1091
@@ -187,14 +190,17 @@ run_stage 4 "train ($archs) -> $exp_dir" \
   bash "$train_stage" --archs "$archs" --seed "$seed" --nproc "$nproc" --jobs "$train_jobs" \
     --max-steps "$train_steps" "${force_flag[@]}" \
     "$data_dir/fbank" "$lang_dir" "$exp_dir"
+decode_args=()  # stage 5: every (arch, method) decode is one job; --decode-jobs run side by side
 for arch in $archs; do
   for method in $decode_methods; do
     lm_args=(); [ "$method" = modified_beam_lm ] && lm_args=(--lm "$lang_dir/lm" --lm-conf conf/lm.yaml)
-    run_stage 5 "decode $arch ($method) -> $exp_dir/decode/${arch}_$method" \
-      bash "$decode_stage" --method "$method" --avg "$avg" --chunk-ms "$chunk_ms" "${lm_args[@]}" "${force_flag[@]}" \
-        "$exp_dir/$arch" "$data_dir/fbank" "$exp_dir/decode/${arch}_$method"
+    decode_args+=(--job "decode_${arch}_$method" "$(printf '%q ' bash "$decode_stage" --method "$method" --avg "$avg" \
+      --chunk-ms "$chunk_ms" "${lm_args[@]}" "${force_flag[@]}" \
+      "$exp_dir/$arch" "$data_dir/fbank" "$exp_dir/decode/${arch}_$method")")
   done
 done
+run_stage 5 "decode ($archs) x ($decode_methods) -> $exp_dir/decode/<arch>_<method>, $decode_jobs at a time" \
+  python -m steps.run_jobs --jobs "$decode_jobs" --log-dir "$exp_dir/log" "${decode_args[@]}"
 run_stage 6 "speaker verification ($sv_variants) -> $exp_dir/sv" \
   bash "$sv_stage" --variants "$sv_variants" --seed "$seed" --max-steps "$sv_steps" "${force_flag[@]}" \
     "$data_dir/fbank" "$exp_dir/sv"

@@ -39,27 +39,11 @@ if [ "$jobs" -le 1 ]; then
   done
   exit 0
 fi
-
-threads=$(( $(nproc) / jobs )); [ "$threads" -ge 1 ] || threads=1
-mkdir -p "$exp/log"
-pids=() names=() failed=0
-trap '[ "${#pids[@]}" -eq 0 ] || kill "${pids[@]}" 2>/dev/null || true' EXIT
-wait_one() {  # wait for the oldest running job and report it
-  local pid=${pids[0]} name=${names[0]}
-  pids=("${pids[@]:1}") names=("${names[@]:1}")
-  if wait "$pid"; then
-    log "$name done ($exp/log/train_$name.log)"
-  else
-    log "ERROR: $name failed; last lines of $exp/log/train_$name.log:"
-    tail -n 5 "$exp/log/train_$name.log" >&2
-    failed=1
-  fi
-}
+# side by side: steps.run_jobs gives each job (CPU cores / N) threads and a log in EXP_DIR/log
+job_args=()
 for arch in $archs; do
-  [ "${#pids[@]}" -ge "$jobs" ] && wait_one
-  log "$arch ($conf_dir/$arch.yaml) -> $exp/$arch, $threads thread(s), log $exp/log/train_$arch.log"
-  FAIRSTREAM_TRAIN_THREADS=$threads train "$arch" > "$exp/log/train_$arch.log" 2>&1 &
-  pids+=($!) names+=("$arch")
+  cmd=$(printf '%q ' "${launcher[@]}" steps.train_transducer --conf "$conf_dir/$arch.yaml" --lang-dir "$lang" \
+    --seed "$seed" "${max_steps[@]}" "${force[@]}" "$fbank" "$exp/$arch")
+  job_args+=(--job "train_$arch" "$cmd")
 done
-while [ "${#pids[@]}" -gt 0 ]; do wait_one; done
-exit "$failed"
+python -m steps.run_jobs --jobs "$jobs" --log-dir "$exp/log" "${job_args[@]}"

@@ -7,7 +7,7 @@
 # modified_beam_lm = modified beam search + shallow fusion of the stage-3 n-gram LM (--lm, default
 # <lang_dir>/lm); scales not given come from the decode: section of --lm-conf (conf/lm.yaml).
 set -euo pipefail
-method=greedy avg=1 chunk_ms=320 beam=4 splits=dev,test force=() extra=()
+method=greedy avg=1 chunk_ms=320 beam= splits=dev,test force=() extra=()  # beam: the decoder's default
 while [ $# -gt 3 ]; do
   case "$1" in
     --method) method=$2; shift 2 ;;
@@ -25,5 +25,5 @@ if [ $# -ne 3 ]; then
     "[--lm-scale X] [--lodr-scale Y] [--blank-penalty Z] [--force] MODEL_DIR FBANK_DIR OUT_DIR" >&2
   exit 1
 fi
-python -m steps.decode_transducer --method "$method" --avg "$avg" --chunk-ms "$chunk_ms" --beam "$beam" \
+python -m steps.decode_transducer --method "$method" --avg "$avg" --chunk-ms "$chunk_ms" ${beam:+--beam "$beam"} \
   --splits "$splits" "${extra[@]}" "${force[@]}" "$1" "$2" "$3"

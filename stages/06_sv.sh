@@ -23,17 +23,20 @@ read -r -a names <<< "$variants"
 
 python -m steps.make_trials --conf "$conf_dir/trials.yaml" --split test --seed "$seed" "${given[@]}" \
   "${force[@]}" "$fbank" "$exp/trials"
-eer_dirs=()
+# each variant (train -> embeddings -> scores -> EER) is one job; two run side by side, one thread each
+eer_dirs=() jobs=()
+q() { printf '%q ' "$@"; }
 for v in "${names[@]}"; do
-  python -m steps.train_speaker_embedder --conf "$conf_dir/$v.yaml" --seed "$seed" "${max_steps[@]}" "${force[@]}" \
-    "$fbank" "$exp/$v/model"
-  python -m steps.extract_embeddings --model-dir "$exp/$v/model" --conf "$conf_dir/extract.yaml" "${force[@]}" \
-    "$fbank" "$exp/$v/xvectors"
-  python -m steps.score_trials --trials "$exp/trials/trials" --split test --mean-norm-split train "${force[@]}" \
-    "$exp/$v/xvectors" "$exp/$v/scores"
-  python -m steps.compute_eer --trials "$exp/trials/trials" --cuts "$exp/$v/xvectors/cuts_test.jsonl.gz" \
-    --bootstrap "$bootstrap" --seed "$seed" "${force[@]}" "$exp/$v/scores" "$exp/$v/eer"
+  jobs+=(--job "sv_$v" "$(q python -m steps.train_speaker_embedder --conf "$conf_dir/$v.yaml" --seed "$seed" \
+      "${max_steps[@]}" "${force[@]}" "$fbank" "$exp/$v/model") \
+    && $(q python -m steps.extract_embeddings --model-dir "$exp/$v/model" --conf "$conf_dir/extract.yaml" \
+      "${force[@]}" "$fbank" "$exp/$v/xvectors") \
+    && $(q python -m steps.score_trials --trials "$exp/trials/trials" --split test --mean-norm-split train \
+      "${force[@]}" "$exp/$v/xvectors" "$exp/$v/scores") \
+    && $(q python -m steps.compute_eer --trials "$exp/trials/trials" --cuts "$exp/$v/xvectors/cuts_test.jsonl.gz" \
+      --bootstrap "$bootstrap" --seed "$seed" "${force[@]}" "$exp/$v/scores" "$exp/$v/eer")")
   eer_dirs+=("$exp/$v/eer")
 done
+python -m steps.run_jobs --jobs 2 --log-dir "$exp/log" "${jobs[@]}"
 python -m steps.report_sv --baseline "${names[0]}" --bootstrap "$bootstrap" --seed "$seed" \
   "${eer_dirs[@]}" "$exp/report.md"

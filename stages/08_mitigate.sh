@@ -11,7 +11,7 @@
 # must match the baseline's decode (the report refuses another search).  --steps: updates per fine-tuning.
 set -euo pipefail
 method=geo lambdas="1000 10000 100000" conf=conf/mitigate steps=100 rate=0.5 fisher_utts=300 avg=2
-decode_method=modified_beam beam=4 chunk_ms=320 batch_size=8 bootstrap=1000 seed=42 force=()
+decode_method=modified_beam beam= chunk_ms=320 batch_size=8 bootstrap=1000 seed=42 force=()
 while [ $# -gt 6 ]; do
   case "$1" in
     --method) method=$2; shift 2 ;;
@@ -46,27 +46,29 @@ log "Fisher of the averaged baseline on $fisher_utts training utterances"
 python -m steps.compute_fisher --avg "$avg" --num-utts "$fisher_utts" --seed "$seed" --lang-dir "$lang" \
   "${force[@]}" "$baseline" "$fbank" "$out/fisher"
 
-# name template data [--set ...]: one fine-tuning, then its test decode
+# name template data [--set ...]: a job that fine-tunes, then decodes test
+q() { printf '%q ' "$@"; }
 finetune() {
   local name=$1 template=$2 data=$3; shift 3
   mkdir -p "$out/confs"
   python -m steps.write_finetune_conf --model-from "$baseline" --set "max_steps=$steps" \
     --set "init_from=$out/fisher/baseline.pt" "$@" "$template" "$out/confs/$name.yaml"
-  log "fine-tune $name ($steps updates)"
-  python -m steps.train_transducer --conf "$out/confs/$name.yaml" --lang-dir "$lang" --seed "$seed" \
-    "${force[@]}" "$data" "$out/$name/model"
-  python -m steps.decode_transducer --splits test --method "$decode_method" --beam "$beam" \
-    --chunk-ms "$chunk_ms" --avg 1 --batch-size "$batch_size" "${force[@]}" "$out/$name/model" "$fbank" \
-    "$out/$name/decode"
+  jobs+=(--job "finetune_$name" "$(q python -m steps.train_transducer --conf "$out/confs/$name.yaml" \
+      --lang-dir "$lang" --seed "$seed" "${force[@]}" "$data" "$out/$name/model") \
+    && $(q python -m steps.decode_transducer --splits test --method "$decode_method" ${beam:+--beam "$beam"} \
+      --chunk-ms "$chunk_ms" --avg 1 --batch-size "$batch_size" "${force[@]}" "$out/$name/model" "$fbank" \
+      "$out/$name/decode")")
   systems+=("$name=$out/$name/decode")
 }
-systems=("baseline=$base_decode")
+systems=("baseline=$base_decode") jobs=()
 finetune finetune "$conf/finetune.yaml" "$out/data/bottom"
 for lam in $lambdas; do
   finetune "ewc_$lam" "$conf/ewc.yaml" "$out/data/bottom" \
     --set "regularizers.ewc.fisher=$out/fisher/fisher.pt" --set "regularizers.ewc.lambda=$lam"
 done
 finetune oversample "$conf/oversample.yaml" "$out/data/oversample"
+log "$(( ${#jobs[@]} / 3 )) fine-tunings ($steps updates each) and their test decodes, two side by side (logs in $out/log)"
+python -m steps.run_jobs --jobs 2 --log-dir "$out/log" "${jobs[@]}"
 
 python -m steps.report_mitigation --cohorts-dir "$cohorts" --method "$method" --bootstrap "$bootstrap" --seed "$seed" \
   "${systems[@]}" "$out/report.md"

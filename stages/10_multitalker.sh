@@ -33,10 +33,9 @@ if [ $# -ne 6 ]; then
 fi
 fbank=$1 lang=$2 xvector=$3 baseline=$4 sessions=$5 out=$6
 log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [10_multitalker] $*" >&2; }
-decode() {  # decode NAME MODEL_DIR
-  log "speaker-segmented decoding of dev/test sessions with $1 -> $out/$1_decode"
-  python -m steps.decode_sessions --avg "$3" --chunk-ms "$chunk_ms" --xvector-model "$xvector" \
-    "${force[@]}" "$2" "$sessions" "$out/$1_decode"
+decode_job() {  # decode_job NAME MODEL_DIR AVG: a steps.run_jobs job
+  jobs+=(--job "decode_$1" "$(printf '%q ' python -m steps.decode_sessions --avg "$3" --chunk-ms "$chunk_ms" \
+    --xvector-model "$xvector" "${force[@]}" "$2" "$sessions" "$out/$1_decode")")
 }
 
 log "sessions $fbank -> $sessions"
@@ -47,12 +46,21 @@ mkdir -p "$out/confs"
 init=(--set "init_from=$baseline/checkpoint-latest.pt" --set init_strict=false "${steps[@]}")
 python -m steps.write_finetune_conf "${init[@]}" "$conf" "$out/confs/septds.yaml"
 python -m steps.write_finetune_conf "${init[@]}" --set latency_weight=0 "$conf" "$out/confs/septds_nolat.yaml"
-# the two trainings side by side, one thread each: stage 4's --jobs (logs in OUT_DIR/log/)
-bash stages/04_train.sh --archs "septds septds_nolat" --conf-dir "$out/confs" --seed "$seed" --jobs 2 \
-  "${force[@]}" "$sessions" "$lang" "$out"
-# --avg 1 (the final weights): 600 updates of 40 s are less than one pass over the training
-# mixtures, so there is a single epoch checkpoint
-for name in septds septds_nolat; do decode "$name" "$out/$name" 1; done
-decode single_vad "$baseline" "$avg"
+# the two trainings side by side, one thread each (logs in OUT_DIR/log/)
+jobs=()
+for name in septds septds_nolat; do
+  jobs+=(--job "train_$name" "$(printf '%q ' python -m steps.train_transducer --conf "$out/confs/$name.yaml" \
+    --lang-dir "$lang" --seed "$seed" "${force[@]}" "$sessions" "$out/$name")")
+done
+log "training septds and septds_nolat -> $out (logs in $out/log)"
+python -m steps.run_jobs --jobs 2 --log-dir "$out/log" "${jobs[@]}"
+# speaker-segmented decoding of dev/test sessions, two at a time. --avg 1 (the final weights) for the
+# SepTDS models: 600 updates of 40 s are less than one pass over the training mixtures, so there is
+# a single epoch checkpoint
+jobs=()
+for name in septds septds_nolat; do decode_job "$name" "$out/$name" 1; done
+decode_job single_vad "$baseline" "$avg"
+log "decoding dev/test sessions: septds, septds_nolat, single_vad -> $out/<system>_decode"
+python -m steps.run_jobs --jobs 2 --log-dir "$out/log" "${jobs[@]}"
 python -m steps.report_multitalker "$out/report.md" "septds=$out/septds_decode" \
   "septds_nolat=$out/septds_nolat_decode" "single_vad=$out/single_vad_decode"

@@ -51,6 +51,9 @@ DOMAINS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("report-mitigation", "report_mitigation", "Baseline vs fine-tuned models by cohort."),
         ("report-multitalker", "report_multitalker", "The multi-talker systems side by side."),
     ]),
+    "jobs": ("Running steps side by side (stages 4, 5, 9, 10).", [
+        ("run-jobs", "run_jobs", "Run shell commands a few at a time, each with its own log."),
+    ]),
 }
 
 

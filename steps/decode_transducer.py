@@ -39,7 +39,7 @@ from steps.data.scoring import error_counts, results_from_cuts, wer_line, write_
 from steps.data.tokenizer import Tokenizer
 from steps.lm.fusion import make_fusion
 from steps.nnet.loading import load_model, training_lang_dir
-from steps.nnet.search import METHODS, make_search
+from steps.nnet.search import METHODS, default_symbols_per_frame, make_search
 from steps.nnet.streaming import TransducerDecoder, load_features
 from steps.utils import FairstreamError, StageDir, atomic_path, require_complete, stage_output
 from steps.utils.atomic import write_json_atomic
@@ -241,7 +241,8 @@ def chunk_frames_for(cuts: CutSet, chunk_ms: int) -> int:
 # ---- LM fusion -----------------------------------------------------------------------------
 LM_METHOD = "modified_beam_lm"  # modified beam search + shallow fusion of the n-gram LM
 DECODE_METHODS = (*METHODS, LM_METHOD)
-LM_DEFAULTS = {"lm_scale": 0.3, "lodr_scale": 0.0, "blank_penalty": 0.0, "eos": True}
+LM_DEFAULTS = {"lm_scale": 0.3, "lodr_scale": 0.0, "blank_penalty": 0.0, "eos": True, "beam": 4}
+BEAM = 4  # modified_beam without an LM (icefall's default); with one, --lm-conf's decode.beam
 
 
 def lm_settings(
@@ -250,9 +251,10 @@ def lm_settings(
     lodr_scale: float | None,
     blank_penalty: float | None,
     eos: bool | None,
+    beam: int | None = None,
 ) -> dict[str, Any]:
     """Fusion settings: the options given, else ``lm_conf``'s ``decode:`` section, else defaults."""
-    given = {"lm_scale": lm_scale, "lodr_scale": lodr_scale, "blank_penalty": blank_penalty, "eos": eos}
+    given = dict(lm_scale=lm_scale, lodr_scale=lodr_scale, blank_penalty=blank_penalty, eos=eos, beam=beam)
     conf: dict[str, Any] = {}
     if any(v is None for v in given.values()):
         if not lm_conf.is_file():
@@ -266,6 +268,7 @@ def lm_settings(
     out = {k: (v if v is not None else conf.get(k, LM_DEFAULTS[k])) for k, v in given.items()}
     out["lm_scale"], out["lodr_scale"] = float(out["lm_scale"]), float(out["lodr_scale"])
     out["blank_penalty"], out["eos"] = float(out["blank_penalty"]), bool(out["eos"])
+    out["beam"] = int(out["beam"])
     if out["lm_scale"] < 0 or out["lodr_scale"] < 0:
         raise FairstreamError(f"LM scales must be >= 0, got {out['lm_scale']} and {out['lodr_scale']}")
     return out
@@ -285,7 +288,10 @@ def lm_settings(
     default="greedy",
     help="Search: greedy, modified_beam, or modified_beam_lm (modified beam + n-gram LM fusion, see --lm).",
 )
-@click.option("--beam", type=int, default=4, help="Beam of modified_beam(_lm) (hypotheses kept per frame).")
+@click.option(
+    "--beam", type=click.IntRange(min=1), default=None,
+    help=f"Beam of modified_beam(_lm) (hypotheses kept per frame) [{BEAM}; modified_beam_lm: --lm-conf].",
+)  # fmt: skip
 @click.option(
     "--lm",
     "lm_dir",
@@ -325,9 +331,9 @@ def lm_settings(
 )
 @click.option("--max-sym-per-frame", type=int, default=3, help="Greedy: most tokens emitted on one frame.")
 @click.option(
-    "--beam-symbols-per-frame", type=int, default=1, show_default=True,
-    help="modified_beam(_lm): most tokens one hypothesis emits on a frame (1: icefall's search; "
-    "more for long frames, e.g. x8 subsampling).",
+    "--beam-symbols-per-frame", type=click.IntRange(min=1), default=None,
+    help="modified_beam(_lm): most tokens one hypothesis emits on a frame (1: icefall's search) "
+    "[one per 40 ms of encoder frame: 1 at x4 subsampling, 2 at x8].",
 )  # fmt: skip
 @click.option(
     "--streaming/--no-streaming",
@@ -355,7 +361,7 @@ def main(
     out_dir: Path,
     splits: str,
     method: str,
-    beam: int,
+    beam: int | None,
     lm_dir: Path | None,
     lm_conf: Path,
     lm_scale: float | None,
@@ -363,7 +369,7 @@ def main(
     lm_eos: bool | None,
     blank_penalty: float | None,
     max_sym_per_frame: int,
-    beam_symbols_per_frame: int,
+    beam_symbols_per_frame: int | None,
     streaming: bool,
     chunk_ms: int,
     avg: int,
@@ -396,12 +402,16 @@ def main(
     torch.set_num_threads(num_threads)
     model, tokenizer, num_features = load_model(model_dir, lang_dir, avg)
     model.to(resolve_device(device))  # how the decode runs, not what it computes: not in the config
+    if beam_symbols_per_frame is None:
+        beam_symbols_per_frame = default_symbols_per_frame(model)
     fusion = None
     settings: dict[str, Any] = {"blank_penalty": float(blank_penalty or 0.0)}
     if use_lm:
-        settings = lm_settings(lm_conf, lm_scale, lodr_scale, blank_penalty, lm_eos)
+        settings = lm_settings(lm_conf, lm_scale, lodr_scale, blank_penalty, lm_eos, beam)
+        beam = settings.pop("beam")  # the search's setting, recorded as "beam" below
         lm_dir = lm_dir if lm_dir is not None else lang_dir / "lm"
         fusion = make_fusion(lm_dir, lang_dir, settings)
+    beam = beam or BEAM
     split_cuts = {s: load_cuts(fbank_dir, s) for s in split_names}
     chunk_frames = chunk_frames_for(split_cuts[split_names[0]], chunk_ms) if streaming else None
     cfg = {

@@ -27,7 +27,7 @@ from steps.data.scoring import error_counts, totals, wer
 from steps.lm.fusion import LM_FILE, LODR_FILE, LmFusion, check_lm_dir
 from steps.lm.ngram import NgramLM
 from steps.nnet.loading import load_model, training_lang_dir
-from steps.nnet.search import ModifiedBeamSearch
+from steps.nnet.search import ModifiedBeamSearch, default_symbols_per_frame
 from steps.nnet.streaming import load_features
 from steps.utils import FairstreamError, require_complete, write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
@@ -58,7 +58,10 @@ def _floats(text: str, what: str) -> list[float]:
 @click.option("--split", default="dev", help="Tuning split (never test).")
 @click.option("--num-cuts", type=int, default=128, help="Decode the first N cuts of the split.")
 @click.option("--beam", type=int, default=4, help="Modified beam search beam.")
-@click.option("--symbols-per-frame", type=int, default=1, help="Most tokens per hypothesis and frame.")
+@click.option(
+    "--symbols-per-frame", type=click.IntRange(min=1), default=None,
+    help="Most tokens per hypothesis and frame [1 per 40 ms of encoder frame].",
+)  # fmt: skip
 @click.option(
     "--avg", type=int, default=1, help="Average the last K epoch checkpoints (1: checkpoint-latest)."
 )
@@ -82,7 +85,7 @@ def main(
     split: str,
     num_cuts: int,
     beam: int,
-    symbols_per_frame: int,
+    symbols_per_frame: int | None,
     avg: int,
     lang_dir: Path | None,
     batch_size: int,
@@ -110,6 +113,7 @@ def main(
     lang_dir = training_lang_dir(model_dir, lang_dir)
     torch.set_num_threads(num_threads)
     model, tok, num_features = load_model(model_dir, lang_dir, avg)
+    symbols_per_frame = symbols_per_frame or default_symbols_per_frame(model)
     lm_dir = lm_dir if lm_dir is not None else lang_dir / "lm"
     need_lm = any(a for a, _, _ in grid)
     need_lodr = any(b for _, b, _ in grid)

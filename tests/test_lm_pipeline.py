@@ -123,9 +123,9 @@ def test_decode_with_lm(
     zero = tmp_path / "lm0"
     run_step(
         "steps.decode_transducer", model_dir, tiny_fbank, zero, *lm_args,
-        "--lm-scale", "0", "--lodr-scale", "0", "--blank-penalty", "0", *common,
+        "--lm-scale", "0", "--lodr-scale", "0", "--blank-penalty", "0", "--beam", "4", *common,
     )  # fmt: skip
-    assert hyps(zero) == hyps(plain)  # scale 0: exactly modified beam search
+    assert hyps(zero) == hyps(plain)  # scale 0: exactly modified beam search (plain: beam 4)
     fused = tmp_path / "lm"
     proc = run_step(
         "steps.decode_transducer", model_dir, tiny_fbank, fused, *lm_args,
@@ -133,9 +133,10 @@ def test_decode_with_lm(
     )  # fmt: skip
     assert "LM fusion from" in proc.stderr
     m = json.loads((fused / "metrics.json").read_text())["dev"]
+    conf_beam = yaml.safe_load((REPO / "conf/lm.yaml").read_text())["decode"]["beam"]  # not given: conf's
     assert (m["method"], m["beam"], m["lm_scale"], m["lodr_scale"], m["blank_penalty"], m["lm_eos"]) == (
         "modified_beam_lm",
-        4,
+        conf_beam,
         1.5,
         0.2,
         0.5,

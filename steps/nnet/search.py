@@ -364,6 +364,12 @@ def _merge_into(pool: dict[tuple[int, ...], Hyp], h: Hyp) -> None:
     pool[key] = Hyp(keep.ys, total, keep.frames, keep.pred, keep.lm, keep.lm_score)
 
 
+def default_symbols_per_frame(model: Transducer) -> int:
+    """Tokens a beam hypothesis may emit per frame: one per 40 ms of encoder frame (x4 subsampling
+    of 10-ms features: 1, icefall's search; x8: 2), as long frames hold more tokens."""
+    return max(1, getattr(model.encoder, "subsampling", 4) // 4)
+
+
 def make_search(
     method: str,
     model: Transducer,

@@ -23,7 +23,7 @@ from steps.data.manifests import load_cuts
 from steps.data.tokenizer import Tokenizer
 from steps.utils import FairstreamError, rng_state, seed_everything, set_rng_state, write_json_atomic
 from steps.utils.config import from_dict, load_yaml
-from steps.utils.device import autocast
+from steps.utils.device import autocast, set_training_threads
 
 from .checkpoint import LATEST, epoch_checkpoints, file_digest, load_checkpoint, save_checkpoint
 from .data import DataConf, make_train_loader
@@ -171,9 +171,7 @@ class Trainer:
         self.conf = conf
         self.out = out_dir
         self.dist = dist
-        # the driver may run several trainings side by side (stages/04_train.sh --jobs): a thread
-        # budget from the environment, so that it is not part of the config a resume checks
-        torch.set_num_threads(int(os.environ.get("FAIRSTREAM_TRAIN_THREADS", conf.num_threads)))
+        set_training_threads(conf.num_threads)
         self.tokenizer = Tokenizer(lang_dir / "bpe.model")
         self.bpe_digest = file_digest(lang_dir / "bpe.model")
         seed_everything(conf.seed)

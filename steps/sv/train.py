@@ -35,6 +35,7 @@ from steps.utils import (
     write_json_atomic,
 )
 from steps.utils.config import from_dict, to_dict
+from steps.utils.device import set_training_threads
 
 from .arw import ArwConf, adversary_step, build_adversary
 from .clusters import ClusterMemory
@@ -99,7 +100,7 @@ class SvTrainer:
         self.conf = conf
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        torch.set_num_threads(conf.num_threads)
+        set_training_threads(conf.num_threads)
         seed_everything(conf.seed)
         mconf = conf.model_conf()
         if mconf.feat_dim != bank.feat_dim:

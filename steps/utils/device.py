@@ -64,3 +64,12 @@ def autocast(device: torch.device, precision: str = "fp32") -> contextlib.Abstra
         raise FairstreamError(f"--precision {precision} needs a CUDA device (got {device})")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def set_training_threads(default: int) -> int:
+    """torch threads of a training: ``FAIRSTREAM_TRAIN_THREADS`` when a driver runs several
+    trainings side by side (``steps.run_jobs`` sets it), else the config's ``default``.  The budget
+    comes from the environment so that it is not part of the config a resume checks."""
+    threads = int(os.environ.get("FAIRSTREAM_TRAIN_THREADS", default))
+    torch.set_num_threads(threads)
+    return threads
