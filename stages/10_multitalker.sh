@@ -45,7 +45,7 @@ mkdir -p "$out/confs"
 # both start from the single-talker baseline (shared encoder, predictor, joiner; new branches)
 init=(--set "init_from=$baseline/checkpoint-latest.pt" --set init_strict=false "${steps[@]}")
 python -m steps.write_finetune_conf "${init[@]}" "$conf" "$out/confs/septds.yaml"
-python -m steps.write_finetune_conf "${init[@]}" --set latency_weight=0 "$conf" "$out/confs/septds_nolat.yaml"
+python -m steps.write_finetune_conf "${init[@]}" --set task_conf.latency_weight=0 "$conf" "$out/confs/septds_nolat.yaml"
 # the two trainings side by side, one thread each (logs in OUT_DIR/log/)
 jobs=()
 for name in septds septds_nolat; do

@@ -19,11 +19,18 @@ import click
 import torch
 
 from steps.data.manifests import load_cuts
-from steps.nnet.checkpoint import file_digest, save_checkpoint
+from steps.nnet.checkpoint import save_checkpoint
 from steps.nnet.ewc import diagonal_fisher, fisher_examples, save_fisher, transducer_objective
 from steps.nnet.loading import load_model
 from steps.nnet.trainer import TrainConf
-from steps.utils import FairstreamError, read_config, require_complete, stage_output, write_json_atomic
+from steps.utils import (
+    FairstreamError,
+    file_digest,
+    read_config,
+    require_complete,
+    stage_output,
+    write_json_atomic,
+)
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import from_dict
 

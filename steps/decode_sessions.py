@@ -40,6 +40,7 @@ from steps.multitalker.vad import energy_vad
 from steps.nnet.loading import load_model
 from steps.nnet.search import GreedySearch
 from steps.nnet.transducer import Transducer
+from steps.tasks import make_task
 from steps.utils import (
     FairstreamError,
     read_config,
@@ -169,9 +170,11 @@ def main(
     """Decode SESSIONS_DIR's sessions with the separator in MODEL_DIR into OUT_DIR."""
     require_complete(sessions_dir, "sessions")
     require_complete(model_dir, "model")
-    lang = lang_dir or Path(read_config(model_dir)["lang_dir"])
+    trained = read_config(model_dir)
+    lang = lang_dir or Path(trained["lang_dir"])
     torch.set_num_threads(num_threads)
-    model, tokenizer, _ = load_model(model_dir, lang, avg)
+    # the separator, or a single-talker transducer (the energy-VAD baseline)
+    model, tokenizer, _ = load_model(model_dir, lang, avg, make_task(trained.get("task", "transducer")))
     separator = isinstance(model, SeparatorTransducer)
     if not separator:
         log.info("%s is a single-talker transducer: decoding energy-VAD segments (the baseline)", model_dir)

@@ -15,10 +15,9 @@ import click
 import torch
 
 from steps.data.manifests import load_cuts, splits_in
-from steps.nnet.checkpoint import file_digest
 from steps.sv.extract import ExtractConf, extract_split, load_extractor
 from steps.sv.train import FINAL
-from steps.utils import FairstreamError, require_complete, stage_output, write_json_atomic
+from steps.utils import FairstreamError, file_digest, require_complete, stage_output, write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import load_dataclass, to_dict
 

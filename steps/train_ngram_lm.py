@@ -32,8 +32,7 @@ from steps.data.text import normalize_text
 from steps.data.tokenizer import Tokenizer
 from steps.lm.fusion import LM_FILE, LODR_FILE
 from steps.lm.ngram import NgramLM, train_ngram
-from steps.nnet.checkpoint import file_digest
-from steps.utils import FairstreamError, require_complete, stage_output, write_json_atomic
+from steps.utils import FairstreamError, file_digest, require_complete, stage_output, write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import load_yaml
 

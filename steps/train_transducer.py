@@ -14,7 +14,8 @@ from pathlib import Path
 
 import click
 
-from steps.nnet.trainer import Trainer, barrier, init_distributed, load_train_conf
+from steps.nnet.trainer import Trainer, barrier, init_distributed
+from steps.tasks import load_train_conf
 from steps.utils import FairstreamError, StageComplete, require_complete, stage_output
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import to_dict
@@ -54,7 +55,7 @@ def main(
     ``task: multitalker`` on IN_DIR/sessions_train.jsonl.gz (local/make_sessions.py)."""
     require_complete(in_dir, "feature")
     require_complete(lang_dir, "lang")
-    cfg = load_train_conf(conf, seed, max_steps)
+    cfg, task = load_train_conf(conf, seed, max_steps)
     resolved = {"input": str(in_dir), "lang_dir": str(lang_dir), **to_dict(cfg)}
     dev = resolve_device(device)  # device, precision, workers: how the run executes, not in its config
     autocast(dev, precision)  # fp16 / bf16 off a GPU: refused before anything is written
@@ -67,13 +68,13 @@ def main(
     if dist.main:
         with stage_output(out_dir, resolved, force) as out:
             barrier(dist)
-            trainer = Trainer(cfg, in_dir, lang_dir, out.path, dist, **run)
+            trainer = Trainer(cfg, task, in_dir, lang_dir, out.path, dist, **run)
             trainer.maybe_resume()
             trainer.train()
             barrier(dist)
     else:
         barrier(dist)
-        trainer = Trainer(cfg, in_dir, lang_dir, partial_dir(out_dir), dist, **run)
+        trainer = Trainer(cfg, task, in_dir, lang_dir, partial_dir(out_dir), dist, **run)
         trainer.maybe_resume()
         trainer.train()
         barrier(dist)

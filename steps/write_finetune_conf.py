@@ -17,7 +17,7 @@ from typing import Any
 import click
 import yaml
 
-from steps.nnet.trainer import check_train_conf
+from steps.tasks import check_train_conf
 from steps.utils import FairstreamError, read_config, write_text_atomic
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import load_yaml

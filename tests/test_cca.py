@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from torch import Tensor
 
 from steps.nnet.encoders.cca import CcaTransformer, cca_flops, distance_buckets
+from steps.nnet.encoders.registry import ENCODERS, build_encoder
 from steps.nnet.flops import count_flops
-from steps.nnet.registry import ENCODERS, build_encoder
 from steps.utils import FairstreamError
 from tests.conftest import run_step, stream_all
 from tests.test_transducer import TINY_TRAIN
@@ -270,7 +270,7 @@ def test_transducer_loss_reaches_the_arbitrators_straight_through() -> None:
 # ---- (g) a tiny train + decode ------------------------------------------------------------------
 def test_tiny_train_and_decode(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
     from steps.nnet.checkpoint import LATEST, load_checkpoint
-    from steps.nnet.trainer import TrainConf
+    from steps.nnet.task import Task
     from steps.nnet.transducer import Transducer
     from steps.utils import seed_everything
 
@@ -285,7 +285,7 @@ def test_tiny_train_and_decode(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path
     assert json.loads((exp / "train_stats.json").read_text())["steps"] == 3
     ck = load_checkpoint(exp / LATEST)
     seed_everything(conf["seed"])  # the trainer's initial weights
-    init = Transducer.from_conf(TrainConf(**conf).model_conf(), ck["vocab_size"]).state_dict()
+    init = Transducer.from_conf(Task().model_conf(conf["model"]), ck["vocab_size"]).state_dict()
     moved = [
         k for k in init if k.startswith("encoder.arbitrator.") and not torch.equal(init[k], ck["model"][k])
     ]
@@ -300,8 +300,9 @@ def test_tiny_train_and_decode(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path
 def _fake_model_dir(root: Path, name: str, encoder: str, enc_conf: dict, lang: Path) -> Path:
     """An untrained model in the trainer's checkpoint format, marked complete."""
     from steps.data.tokenizer import Tokenizer
-    from steps.nnet.checkpoint import LATEST, file_digest, save_checkpoint
+    from steps.nnet.checkpoint import LATEST, save_checkpoint
     from steps.nnet.transducer import ModelConf, Transducer
+    from steps.utils import file_digest
 
     d = root / name
     d.mkdir()

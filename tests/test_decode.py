@@ -455,13 +455,13 @@ def test_stage_script_runs_the_step(model_dir: Path, tiny_fbank: Path, tmp_path:
 def test_beam_with_several_symbols_per_frame_keeps_up_with_fast_speech() -> None:
     """Two tokens are due on each of two frames: one token per frame loses half of them,
     two per frame recovers them all and agrees with greedy search; K = 1 is the plain search."""
-    from steps.nnet.registry import build_model
     from steps.nnet.search import GreedySearch, ModifiedBeamSearch
+    from steps.nnet.task import Task
 
     vocab = 10
     conf = {"encoder": "lstm", "encoder_conf": {"hidden_dim": 16, "output_dim": 16}, "predictor_dim": 16,
             "joiner_dim": 16}  # fmt: skip
-    model = build_model("transducer", conf, vocab).eval()
+    model = Task().build_model(conf, vocab).eval()
 
     def rigged(search):  # noqa: ANN001, ANN202 - next token L+1 while fewer than 2(t+1) are out
         search.scorer.project_encoder = lambda enc: enc

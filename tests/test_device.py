@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from steps.nnet.registry import build_model
 from steps.nnet.search import GreedySearch, ModifiedBeamSearch
 from steps.nnet.streaming import TransducerDecoder
-from steps.nnet.trainer import DistInfo, Trainer, load_train_conf
+from steps.nnet.trainer import DistInfo, Trainer
 from steps.rnnt.backends import BackendUnavailableError, available_backends, resolve_for, supports_cuda
+from steps.tasks import load_train_conf
 from steps.utils import FairstreamError
 from steps.utils.device import autocast, resolve_device, to_device
 from tests.conftest import run_step
@@ -81,14 +81,14 @@ def test_training_step_and_decode_stay_on_the_model_device(
     tiny_fbank: Path, tiny_lang: Path, tmp_path: Path
 ) -> None:
     device = resolve_device("auto")
-    conf = load_train_conf(tiny_conf(tmp_path, steps=2), None)
-    trainer = Trainer(conf, tiny_fbank, tiny_lang, tmp_path / "m", DistInfo(), device=device)
+    conf, task = load_train_conf(tiny_conf(tmp_path, steps=2), None)
+    trainer = Trainer(conf, task, tiny_fbank, tiny_lang, tmp_path / "m", DistInfo(), device=device)
     batch = next(iter(trainer.loader))
     with DeviceLog() as seen:
         stats = trainer.train_step(batch)
     assert stats is not None and "loss" in stats
     assert seen.devices == {device}, seen.devices
-    model = build_model("transducer", conf.model, trainer.tokenizer.vocab_size).to(device).eval()
+    model = task.build_model(conf.model, trainer.tokenizer.vocab_size).to(device).eval()
     feats, lens = torch.randn(2, 57, 80), torch.tensor([57, 40])  # on the CPU, as loaded from disk
     for search in (GreedySearch(model), ModifiedBeamSearch(model, beam=3)):
         decoder = TransducerDecoder(model, search, chunk_frames=16)

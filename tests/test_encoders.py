@@ -17,8 +17,8 @@ from torch import Tensor, nn
 from steps.nnet.encoders.base import StreamingEncoder
 from steps.nnet.encoders.causal_conv import CausalConv1d, CausalSqueezeExcite, causal_mean
 from steps.nnet.encoders.conformer import chunk_mask
+from steps.nnet.encoders.registry import ENCODERS, build_encoder
 from steps.nnet.flops import count_flops, encoder_flops_per_second, lstm_flops
-from steps.nnet.registry import ENCODERS, build_encoder
 from steps.utils import FairstreamError
 from tests.conftest import REPO, run_step, stream_all
 from tests.test_transducer import TINY_TRAIN
@@ -273,7 +273,7 @@ def test_tiny_train_and_decode(name: str, tiny_fbank: Path, tiny_lang: Path, tmp
 
 
 def test_shipped_configs_build_and_match_the_lstm_budget() -> None:
-    from steps.nnet.trainer import TrainConf
+    from steps.nnet.task import Task
     from steps.nnet.transducer import Transducer
 
     counts = {}
@@ -283,7 +283,7 @@ def test_shipped_configs_build_and_match_the_lstm_budget() -> None:
         assert {k: v for k, v in raw.items() if k != "model"} == {
             k: v for k, v in base.items() if k != "model"
         }
-        model = Transducer.from_conf(TrainConf(**raw).model_conf(), vocab_size=500)
+        model = Transducer.from_conf(Task().model_conf(raw["model"]), vocab_size=500)
         assert model.encoder.__class__ is ENCODERS[name]
         counts[name] = sum(p.numel() for p in model.parameters())
     for name in NEW:

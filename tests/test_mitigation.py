@@ -21,8 +21,10 @@ from steps.fairness.selection import copies_needed, is_bottom, oversample
 from steps.nnet.checkpoint import LATEST, load_checkpoint, save_checkpoint
 from steps.nnet.data import DataConf, make_train_loader
 from steps.nnet.ewc import EwcPenalty, diagonal_fisher, save_fisher, transducer_objective
-from steps.nnet.trainer import DistInfo, TrainConf, Trainer, build_regularizers, load_train_conf
+from steps.nnet.task import Task
+from steps.nnet.trainer import DistInfo, TrainConf, Trainer, build_regularizers
 from steps.nnet.transducer import ModelConf, Transducer
+from steps.tasks import load_train_conf
 from steps.utils import FairstreamError, save_manifest_atomic, stage_output
 from tests.conftest import REPO, run_step
 from tests.test_transducer import tiny_conf
@@ -222,7 +224,7 @@ def test_finetune_init_from_resume_and_huge_lambda(
 
     # init_from: the weights at step 0 are the baseline's, the optimiser is fresh
     conf = TrainConf(**yaml.safe_load(plain.read_text()))
-    t = Trainer(conf, bottom, tiny_lang, tmp_path / "probe", DistInfo())
+    t = Trainer(conf, Task(), bottom, tiny_lang, tmp_path / "probe", DistInfo())
     sd = load_checkpoint(fisher_dir / "baseline.pt")["model"]
     assert all(torch.equal(v, sd[k]) for k, v in t.model.state_dict().items())
     assert t.step == 0 and not t.opt.state
@@ -241,11 +243,11 @@ def test_finetune_init_from_resume_and_huge_lambda(
     resume.mkdir()
     save_checkpoint(resume / LATEST, load_checkpoint(tmp_path / "plain" / LATEST))
     conf.init_from = str(tmp_path / "gone.pt")
-    t = Trainer(conf, bottom, tiny_lang, resume, DistInfo())
+    t = Trainer(conf, Task(), bottom, tiny_lang, resume, DistInfo())
     assert t.maybe_resume() and t.step == 6
     assert all(torch.equal(v, tuned["plain"][k]) for k, v in t.model.state_dict().items())
     with pytest.raises(FairstreamError, match="init_from: .*gone.pt does not exist"):
-        Trainer(conf, bottom, tiny_lang, tmp_path / "fresh", DistInfo())
+        Trainer(conf, Task(), bottom, tiny_lang, tmp_path / "fresh", DistInfo())
 
 
 # ---- the report ------------------------------------------------------------------------------
@@ -349,7 +351,7 @@ def test_report_step(tmp_path: Path) -> None:
 
 
 def test_mitigation_confs_are_training_confs() -> None:
-    confs = {p.stem: load_train_conf(p, None) for p in sorted((REPO / "conf/mitigate").glob("*.yaml"))}
+    confs = {p.stem: load_train_conf(p, None)[0] for p in sorted((REPO / "conf/mitigate").glob("*.yaml"))}
     assert set(confs) == {"finetune", "ewc", "oversample"}
     assert len({c.max_steps for c in confs.values()}) == 1  # the same number of updates
     assert set(confs["ewc"].regularizers) == {"ewc"} and not confs["finetune"].regularizers

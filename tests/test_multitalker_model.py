@@ -191,7 +191,8 @@ def test_one_trainer_trains_the_separator(tiny_fbank: Path, tiny_lang: Path, tmp
              sessions)  # fmt: skip
     conf = tmp_path / "mt.yaml"
     conf.write_text(
-        "task: multitalker\nlatency_weight: 0.05\nmax_steps: 4\nwarmup_steps: 2\nloss_warmup_steps: 2\n"
+        "task: multitalker\ntask_conf: {latency_weight: 0.05}\n"
+        "max_steps: 4\nwarmup_steps: 2\nloss_warmup_steps: 2\n"
         "checkpoint_every: 2\nfeature_norm_cuts: 20\nnum_threads: 1\n"
         "data: {max_duration: 40, num_buckets: 2}\n"
         "model:\n  encoder: lstm\n  encoder_conf: {hidden_dim: 24, num_layers: 1, output_dim: 24}\n"

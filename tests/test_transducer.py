@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from steps.nnet.checkpoint import LATEST, load_checkpoint
-from steps.nnet.registry import ENCODERS, build_encoder
+from steps.nnet.encoders.registry import ENCODERS, build_encoder
 from steps.nnet.trainer import TrainConf, loss_scales, lr_factor
 from steps.utils import FairstreamError
 from steps.utils.stage import partial_dir

@@ -19,8 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from steps.nnet.checkpoint import file_digest
-from steps.utils import FairstreamError, read_config, require_complete
+from steps.utils import FairstreamError, file_digest, read_config, require_complete
 
 from .ngram import NgramLM, State
 

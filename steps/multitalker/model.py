@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from steps.nnet.encoders.lstm_stack import LstmState, NormLstmStack
-from steps.nnet.registry import build_encoder
+from steps.nnet.encoders.registry import build_encoder
 from steps.nnet.transducer import ModelConf, Transducer
 
 from .targets import EOT_ID, SOT_ID

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,6 @@ from steps.utils import FairstreamError, atomic_path
 log = logging.getLogger(__name__)
 
 LATEST = "checkpoint-latest.pt"
-
-
-def file_digest(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

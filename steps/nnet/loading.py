@@ -6,21 +6,26 @@ import logging
 from pathlib import Path
 
 from steps.data.tokenizer import Tokenizer
-from steps.utils import FairstreamError, read_config
+from steps.utils import FairstreamError, file_digest, read_config
 
-from .checkpoint import LATEST, average_state_dicts, epoch_checkpoints, file_digest, load_checkpoint
-from .registry import build_model
+from .checkpoint import LATEST, average_state_dicts, epoch_checkpoints, load_checkpoint
+from .task import Task
 from .transducer import Transducer
 
 log = logging.getLogger(__name__)
 
 
-def load_model(model_dir: Path, lang_dir: Path, avg: int = 1) -> tuple[Transducer, Tokenizer, int]:
+def load_model(
+    model_dir: Path, lang_dir: Path, avg: int = 1, task: Task | None = None
+) -> tuple[Transducer, Tokenizer, int]:
     """The trained model (optionally averaged over its last ``avg`` epochs) and its tokenizer.
 
-    Refuses in one line a BPE model other than the one the model was trained with: token ids
-    would silently mean other pieces and the WER would be garbage.  Returns the feature dim too.
+    ``task`` builds the model (default: the single-talker transducer); a checkpoint of another
+    task is refused in one line.  So is a BPE model other than the one the model was trained
+    with: token ids would silently mean other pieces and the WER would be garbage.  Returns the
+    feature dim too.
     """
+    task = task or Task()
     bpe = lang_dir / "bpe.model"
     if not bpe.is_file():
         raise FairstreamError(f"BPE model {bpe} does not exist; pass the training run's --lang-dir")
@@ -50,9 +55,11 @@ def load_model(model_dir: Path, lang_dir: Path, avg: int = 1) -> tuple[Transduce
     tokenizer = Tokenizer(bpe)
     if tokenizer.vocab_size != meta["vocab_size"]:
         raise FairstreamError(f"{bpe} has {tokenizer.vocab_size} pieces, the model {meta['vocab_size']}")
-    task = meta.get("task", "transducer")  # "multitalker": the separator (steps/decode_sessions.py)
+    trained = meta.get("task", "transducer")
+    if trained != task.name:
+        raise FairstreamError(f"{model_dir} holds a {trained!r} model; this step loads {task.name!r} models")
     where = f"{paths[-1]}: model_conf"
-    model: Transducer = build_model(task, dict(meta["model_conf"]), meta["vocab_size"], where=where)
+    model: Transducer = task.build_model(dict(meta["model_conf"]), meta["vocab_size"], where=where)
     state = average_state_dicts(paths) if len(paths) > 1 else meta["model"]
     try:
         model.load_state_dict(state)

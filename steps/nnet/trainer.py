@@ -21,16 +21,21 @@ from tqdm import tqdm
 
 from steps.data.manifests import load_cuts
 from steps.data.tokenizer import Tokenizer
-from steps.utils import FairstreamError, rng_state, seed_everything, set_rng_state, write_json_atomic
-from steps.utils.config import from_dict, load_yaml
+from steps.utils import (
+    FairstreamError,
+    file_digest,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    write_json_atomic,
+)
+from steps.utils.config import from_dict
 from steps.utils.device import autocast, set_training_threads
 
-from .checkpoint import LATEST, epoch_checkpoints, file_digest, load_checkpoint, save_checkpoint
+from .checkpoint import LATEST, epoch_checkpoints, load_checkpoint, save_checkpoint
 from .data import DataConf, make_train_loader
-from .registry import TASKS, build_model, model_block
 from .schedule import warmup_stable_decay
-from .streaming import encoder_output_lengths
-from .transducer import ModelConf
+from .task import Task
 from .validation import Validator, append_record, fixed_subset
 
 log = logging.getLogger(__name__)
@@ -73,44 +78,15 @@ class TrainConf:
     valid_every: int = 200  # updates between validations (loss + greedy WER on dev; 0: none)
     valid_cuts: int = 128  # size of the fixed, evenly spaced dev subset validation decodes
     valid_split: str = "dev"
-    # "transducer": one target per utterance (IN_DIR/cuts_train); "multitalker": the
-    # separator-transducer-segmenter on sessions (IN_DIR/sessions_train, steps/multitalker/)
+    # what is trained (steps/tasks.py): "transducer", one target per utterance (IN_DIR/cuts_train),
+    # or "multitalker", the separator-transducer-segmenter on sessions (IN_DIR/sessions_train);
+    # task_conf: the task's own options (multitalker: latency_weight)
     task: str = "transducer"
-    latency_weight: float = 0.0  # multitalker: nats per encoder frame a turn token comes late
-
-    def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise FairstreamError(f"unknown task {self.task!r}; known: {', '.join(TASKS)}")
-
-    def model_conf(self) -> ModelConf:
-        from steps.utils.config import from_dict
-
-        return from_dict(ModelConf, self.model, where="model")
+    task_conf: dict[str, Any] = field(default_factory=dict)
 
     def data_conf(self) -> DataConf:
-        from steps.utils.config import from_dict
 
         return from_dict(DataConf, self.data, where="data")
-
-
-def check_train_conf(data: dict, where: str) -> TrainConf:
-    """A training config with its model and data blocks checked, so bad keys fail before training."""
-    conf = from_dict(TrainConf, data, where=where)
-    model_block(conf.task, conf.model, where=f"{where}: model")
-    conf.data_conf()
-    return conf
-
-
-def load_train_conf(path: Path, seed: int | None, max_steps: int | None = None) -> TrainConf:
-    """The YAML at ``path``, checked, with the command line's seed and update budget if given."""
-    data = load_yaml(path)
-    if seed is not None:
-        data["seed"] = seed
-    if max_steps is not None:
-        if max_steps < 1:
-            raise FairstreamError(f"--max-steps must be >= 1, got {max_steps}")
-        data["max_steps"] = max_steps
-    return check_train_conf(data, str(path))
 
 
 def lr_factor(step: int, conf: TrainConf) -> float:
@@ -160,6 +136,7 @@ class Trainer:
     def __init__(
         self,
         conf: TrainConf,
+        task: Task,
         fbank_dir: Path,
         lang_dir: Path,
         out_dir: Path,
@@ -169,13 +146,14 @@ class Trainer:
         num_workers: int = 0,
     ) -> None:
         self.conf = conf
+        self.task = task
         self.out = out_dir
         self.dist = dist
         set_training_threads(conf.num_threads)
         self.tokenizer = Tokenizer(lang_dir / "bpe.model")
         self.bpe_digest = file_digest(lang_dir / "bpe.model")
         seed_everything(conf.seed)
-        self.model = build_model(conf.task, conf.model, self.tokenizer.vocab_size)
+        self.model = task.build_model(conf.model, self.tokenizer.vocab_size)
         if conf.ctc_scale > 0 and getattr(self.model, "ctc_proj", None) is None:
             raise FairstreamError("ctc_scale > 0 needs a CTC head: set model.ctc_head: true")
         if conf.init_from and not (out_dir / LATEST).exists():
@@ -189,7 +167,7 @@ class Trainer:
         self.num_params = sum(p.numel() for p in self.model.parameters())
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=conf.lr, weight_decay=conf.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, conf))
-        cuts = load_cuts(fbank_dir, "train", prefix=TASKS[conf.task])
+        cuts = load_cuts(fbank_dir, "train", prefix=task.manifest)
         if conf.feature_norm_cuts and not conf.init_from and not (out_dir / LATEST).exists():
             set_feature_stats(self.model, *feature_stats(cuts, conf.feature_norm_cuts))
         self.loader, self.sampler = make_train_loader(
@@ -216,7 +194,7 @@ class Trainer:
     def make_validator(self, fbank_dir: Path) -> Validator | None:
         """The fixed dev subset of the learning curve (single-talker transducers only)."""
         c = self.conf
-        if c.valid_every <= 0 or c.task != "transducer":
+        if c.valid_every <= 0 or not self.task.validates:
             return None
         try:
             cuts = load_cuts(fbank_dir, c.valid_split)
@@ -236,14 +214,14 @@ class Trainer:
         flops = None
         if encoder is not None:
             try:  # a fresh CPU copy of the architecture: the dense cost, whatever gates were learnt
-                fresh = build_model(self.conf.task, self.conf.model, self.tokenizer.vocab_size).encoder
+                fresh = self.task.build_model(self.conf.model, self.tokenizer.vocab_size).encoder
                 flops = encoder_flops_per_second(fresh)
             except Exception as e:  # noqa: BLE001 - a FLOP count must not lose a finished training
                 log.warning("no encoder FLOP count: %s", e)
         enc_params = sum(p.numel() for p in encoder.parameters()) if encoder is not None else None
         return {
             "encoder": self.conf.model.get("encoder"),
-            "task": self.conf.task,
+            "task": self.task.name,
             "parameters": self.num_params,
             "encoder_parameters": enc_params,
             "encoder_flops_per_second": flops,
@@ -295,7 +273,7 @@ class Trainer:
             "epoch": self.epoch,
             "counters": dict(self.counters),
             "model_conf": self.conf.model,
-            "task": self.conf.task,
+            "task": self.task.name,
             "vocab_size": self.tokenizer.vocab_size,
             "bpe_digest": self.bpe_digest,
         }
@@ -355,74 +333,15 @@ class Trainer:
         return True
 
     # ---- one update --------------------------------------------------------------------
-    def batch_targets(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]] | None:
-        x = batch["inputs"]
-        sup = batch["supervisions"]
-        x_lens = sup["num_frames"].to(torch.int64)
-        cuts = sup["cut"]
-        ys = [self.tokenizer.encode(t, where=f"train/{c.id}") for t, c in zip(sup["text"], cuts, strict=True)]
-        sub_lens = encoder_output_lengths(self.model.encoder, x_lens)
-        keep = [i for i, y in enumerate(ys) if len(y) <= int(sub_lens[i])]
-        if len(keep) < len(ys):
-            self.counters["skipped_short"] += len(ys) - len(keep)
-            if not keep:
-                return None
-            idx = torch.tensor(keep)
-            seq = sup["sequence_idx"][idx]
-            x, x_lens = x[seq], x_lens[idx]
-            ys = [ys[i] for i in keep]
-        else:
-            x = x[sup["sequence_idx"]]
-        t_max = int(x_lens.max())
-        return x[:, :t_max], x_lens, ys
-
-    def session_targets(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, list, list]:
-        """Multitalker: per-channel ``<sot> w... <eot>`` targets and turn frames of each session."""
-        from steps.multitalker.model import token_ref_frames
-        from steps.multitalker.targets import cut_targets
-
-        x, sup = batch["inputs"], batch["supervisions"]
-        row_cut: dict[int, Any] = {}
-        for i, c in zip(sup["sequence_idx"].tolist(), sup["cut"], strict=True):
-            row_cut.setdefault(i, c)
-        cuts = [row_cut[i] for i in range(x.size(0))]
-        lens = [min(c.num_frames, x.size(1)) for c in cuts]
-        x_lens = torch.tensor(lens, dtype=torch.int64)
-        tg = [cut_targets(c, self.tokenizer, num_feature_frames=n) for c, n in zip(cuts, lens, strict=True)]
-        channels = range(self.model.num_channels)
-        ys = [[t.channels[ch].tokens for t in tg] for ch in channels]
-        refs = [[token_ref_frames(c.tokens, c.sot_frames, c.eot_frames) for c in (t.channels[ch] for t in tg)]
-                for ch in channels]  # fmt: skip
-        return x[:, : int(x_lens.max())], x_lens, ys, refs
-
     def train_step(self, batch: dict) -> dict[str, float] | None:
         self.ddp_model.train()
-        if self.conf.task == "multitalker":
-            x, x_lens, ys, refs = self.session_targets(batch)
-            c = self.conf
-            x, x_lens = self.to_device(x, x_lens)
-            with autocast(self.device, self.precision):
-                out = self.ddp_model(
-                    x, x_lens, ys, refs, latency_weight=c.latency_weight, prune_range=c.prune_range,
-                    am_scale=c.am_scale, lm_scale=c.lm_scale, loss_backend=c.loss_backend,
-                )  # fmt: skip
-            return self.update(out, x_lens)
-        prepared = self.batch_targets(batch)
-        if prepared is None:
+        x, x_lens, targets, skipped = self.task.prepare(batch, self.model, self.tokenizer)
+        self.counters["skipped_short"] += skipped
+        if x is None:
             return None
-        x, x_lens = self.to_device(*prepared[:2])
-        ys = prepared[2]
+        x, x_lens = self.to_device(x, x_lens)
         with autocast(self.device, self.precision):
-            out = self.ddp_model(
-                x,
-                x_lens,
-                ys,
-                self.conf.prune_range,
-                self.conf.am_scale,
-                self.conf.lm_scale,
-                self.conf.loss_backend,
-                with_ctc=self.conf.ctc_scale > 0,
-            )
+            out = self.ddp_model(x, x_lens, *targets, **self.task.loss_kwargs(self.conf))
         return self.update(out, x_lens)
 
     def to_device(self, x: torch.Tensor, x_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

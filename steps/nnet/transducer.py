@@ -21,9 +21,9 @@ from steps.rnnt import (
 from steps.rnnt.logprobs import get_rnnt_logprobs_pruned
 
 from .encoders.base import StreamingEncoder
+from .encoders.registry import build_encoder
 from .joiner import Joiner
 from .predictor import StatelessPredictor
-from .registry import build_encoder
 
 
 @dataclass

@@ -37,6 +37,11 @@ def config_digest(cfg: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def file_digest(path: str | Path) -> str:
+    """Digest of a file's bytes (a BPE model, a checkpoint): what a later step checks it still has."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def partial_dir(out_dir: Path) -> Path:
     return out_dir.with_name(out_dir.name + ".partial")
 
