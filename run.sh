@@ -127,7 +127,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [run.sh] $*" >&2; }
+. stages/lib.sh  # log, q
 run_stage() {  # run_stage N name command...: guarded by --stage/--stop-stage, timed
   local n=$1 name=$2; shift 2
   if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
@@ -194,7 +194,7 @@ decode_args=()  # stage 5: every (arch, method) decode is one job; --decode-jobs
 for arch in $archs; do
   for method in $decode_methods; do
     lm_args=(); [ "$method" = modified_beam_lm ] && lm_args=(--lm "$lang_dir/lm" --lm-conf conf/lm.yaml)
-    decode_args+=(--job "decode_${arch}_$method" "$(printf '%q ' bash "$decode_stage" --method "$method" --avg "$avg" \
+    decode_args+=(--job "decode_${arch}_$method" "$(q bash "$decode_stage" --method "$method" --avg "$avg" \
       --chunk-ms "$chunk_ms" "${lm_args[@]}" "${force_flag[@]}" \
       "$exp_dir/$arch" "$data_dir/fbank" "$exp_dir/decode/${arch}_$method")")
   done

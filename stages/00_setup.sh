@@ -11,7 +11,7 @@ python=${PYTHON:-python3}
 digest_file=$venv/.fairstream-setup
 digest=$(cat setup.cfg pyproject.toml stages/00_setup.sh | sha256sum | cut -c1-16)
 
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [setup] $*" >&2; }
+. stages/lib.sh
 
 if [ -f "$digest_file" ] && [ "$(cat "$digest_file")" = "$digest" ] && [ -x "$venv/bin/python" ]; then
   log "$venv is up to date ($digest)"

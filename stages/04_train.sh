@@ -8,42 +8,27 @@
 # EXP_DIR/log/train_<arch>.log: small batches keep one core busy better than two, so on a
 # 2-core machine two single-threaded runs get through more audio than one run after the other.
 set -euo pipefail
-archs=lstm conf_dir=conf/train seed=42 nproc=1 jobs=1 force=() max_steps=()
-while [ $# -gt 3 ]; do
-  case "$1" in
-    --archs) archs=$2; shift 2 ;;
-    --conf-dir) conf_dir=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --nproc) nproc=$2; shift 2 ;;
-    --jobs) jobs=$2; shift 2 ;;
-    --max-steps) [ -z "$2" ] || max_steps=(--max-steps "$2"); shift 2 ;;
-    --force) force=(--force); shift ;;
-    *) echo "ERROR: $0: unknown option $1" >&2; exit 1 ;;
-  esac
-done
-fbank=$1 lang=$2 exp=$3
+. "$(dirname "$0")/lib.sh"
+options archs=lstm conf_dir=conf/train seed=42 nproc=1 jobs=1 max_steps= force=false
+parse_options 3 "$@"
+fbank=${ARGS[0]} lang=${ARGS[1]} exp=${ARGS[2]}
 launcher=(python -m)
 [ "$nproc" -gt 1 ] && launcher=(torchrun --standalone --nproc-per-node "$nproc" -m)
 for arch in $archs; do
-  [ -f "$conf_dir/$arch.yaml" ] || { echo "ERROR: no training config $conf_dir/$arch.yaml for architecture '$arch'" >&2; exit 1; }
+  [ -f "$conf_dir/$arch.yaml" ] || die "no training config $conf_dir/$arch.yaml for architecture '$arch'"
 done
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [04_train] $*" >&2; }
-train() {  # train ARCH
-  "${launcher[@]}" steps.train_transducer --conf "$conf_dir/$1.yaml" --lang-dir "$lang" --seed "$seed" \
-    "${max_steps[@]}" "${force[@]}" "$fbank" "$exp/$1"
-}
 if [ "$jobs" -le 1 ]; then
   for arch in $archs; do
     log "$arch ($conf_dir/$arch.yaml) -> $exp/$arch"
-    train "$arch"
+    "${launcher[@]}" steps.train_transducer --conf "$conf_dir/$arch.yaml" --lang-dir "$lang" --seed "$seed" \
+      ${max_steps:+--max-steps "$max_steps"} "${FORCE[@]}" "$fbank" "$exp/$arch"
   done
   exit 0
 fi
 # side by side: steps.run_jobs gives each job (CPU cores / N) threads and a log in EXP_DIR/log
 job_args=()
 for arch in $archs; do
-  cmd=$(printf '%q ' "${launcher[@]}" steps.train_transducer --conf "$conf_dir/$arch.yaml" --lang-dir "$lang" \
-    --seed "$seed" "${max_steps[@]}" "${force[@]}" "$fbank" "$exp/$arch")
-  job_args+=(--job "train_$arch" "$cmd")
+  job_args+=(--job "train_$arch" "$(q "${launcher[@]}" steps.train_transducer --conf "$conf_dir/$arch.yaml" \
+    --lang-dir "$lang" --seed "$seed" ${max_steps:+--max-steps "$max_steps"} "${FORCE[@]}" "$fbank" "$exp/$arch")")
 done
 python -m steps.run_jobs --jobs "$jobs" --log-dir "$exp/log" "${job_args[@]}"

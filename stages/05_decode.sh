@@ -7,23 +7,12 @@
 # modified_beam_lm = modified beam search + shallow fusion of the stage-3 n-gram LM (--lm, default
 # <lang_dir>/lm); scales not given come from the decode: section of --lm-conf (conf/lm.yaml).
 set -euo pipefail
-method=greedy avg=1 chunk_ms=320 beam= splits=dev,test force=() extra=()  # beam: the decoder's default
-while [ $# -gt 3 ]; do
-  case "$1" in
-    --method) method=$2; shift 2 ;;
-    --avg) avg=$2; shift 2 ;;
-    --chunk-ms) chunk_ms=$2; shift 2 ;;
-    --beam) beam=$2; shift 2 ;;
-    --splits) splits=$2; shift 2 ;;
-    --lm|--lm-conf|--lm-scale|--lodr-scale|--blank-penalty) extra+=("$1" "$2"); shift 2 ;;
-    --force) force=(--force); shift ;;
-    *) echo "ERROR: $0: unknown option $1" >&2; exit 1 ;;
-  esac
-done
-if [ $# -ne 3 ]; then
-  echo "usage: $0 [--method M] [--avg K] [--chunk-ms N] [--beam N] [--splits S] [--lm DIR] [--lm-conf F]" \
-    "[--lm-scale X] [--lodr-scale Y] [--blank-penalty Z] [--force] MODEL_DIR FBANK_DIR OUT_DIR" >&2
-  exit 1
-fi
-python -m steps.decode_transducer --method "$method" --avg "$avg" --chunk-ms "$chunk_ms" ${beam:+--beam "$beam"} \
-  --splits "$splits" "${extra[@]}" "${force[@]}" "$1" "$2" "$3"
+. "$(dirname "$0")/lib.sh"
+# beam and the LM options: the decoder's defaults (conf/lm.yaml's decode: section) unless given
+options method=greedy avg=1 chunk_ms=320 beam= splits=dev,test lm= lm_conf= lm_scale= lodr_scale= \
+  blank_penalty= force=false
+parse_options 3 "$@"
+python -m steps.decode_transducer --method "$method" --avg "$avg" --chunk-ms "$chunk_ms" --splits "$splits" \
+  ${beam:+--beam "$beam"} ${lm:+--lm "$lm"} ${lm_conf:+--lm-conf "$lm_conf"} ${lm_scale:+--lm-scale "$lm_scale"} \
+  ${lodr_scale:+--lodr-scale "$lodr_scale"} ${blank_penalty:+--blank-penalty "$blank_penalty"} "${FORCE[@]}" \
+  "${ARGS[@]}"

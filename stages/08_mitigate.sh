@@ -10,53 +10,30 @@
 # --avg: epochs averaged into the baseline theta* (pass the baseline decode's --avg); the decode options
 # must match the baseline's decode (the report refuses another search).  --steps: updates per fine-tuning.
 set -euo pipefail
-method=geo lambdas="1000 10000 100000" conf=conf/mitigate steps=100 rate=0.5 fisher_utts=300 avg=2
-decode_method=modified_beam beam= chunk_ms=320 batch_size=8 bootstrap=1000 seed=42 force=()
-while [ $# -gt 6 ]; do
-  case "$1" in
-    --method) method=$2; shift 2 ;;
-    --lambdas) lambdas=$2; shift 2 ;;
-    --conf) conf=$2; shift 2 ;;
-    --steps) steps=$2; shift 2 ;;
-    --rate) rate=$2; shift 2 ;;
-    --fisher-utts) fisher_utts=$2; shift 2 ;;
-    --avg) avg=$2; shift 2 ;;
-    --decode-method) decode_method=$2; shift 2 ;;
-    --beam) beam=$2; shift 2 ;;
-    --chunk-ms) chunk_ms=$2; shift 2 ;;
-    --batch-size) batch_size=$2; shift 2 ;;
-    --bootstrap) bootstrap=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --force) force=(--force); shift ;;
-    *) echo "ERROR: $0: unknown option $1" >&2; exit 1 ;;
-  esac
-done
-if [ $# -ne 6 ]; then
-  echo "usage: $0 [options] BASELINE_MODEL_DIR FBANK_DIR LANG_DIR COHORTS_DIR BASELINE_DECODE_DIR OUT_DIR" >&2
-  exit 1
-fi
-baseline=$1 fbank=$2 lang=$3 cohorts=$4 base_decode=$5 out=$6
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [08_mitigate] $*" >&2; }
+. "$(dirname "$0")/lib.sh"
+options method=geo lambdas="1000 10000 100000" conf=conf/mitigate steps=100 rate=0.5 fisher_utts=300 avg=2 \
+  decode_method=modified_beam beam= chunk_ms=320 batch_size=8 bootstrap=1000 seed=42 force=false
+parse_options 6 "$@"
+baseline=${ARGS[0]} fbank=${ARGS[1]} lang=${ARGS[2]} cohorts=${ARGS[3]} base_decode=${ARGS[4]} out=${ARGS[5]}
 
 log "data: bottom cohort, and everything with the bottom cohort at $rate of the utterances"
-python -m steps.select_cohort_cuts --method "$method" --mode bottom "${force[@]}" "$cohorts" "$out/data/bottom"
+python -m steps.select_cohort_cuts --method "$method" --mode bottom "${FORCE[@]}" "$cohorts" "$out/data/bottom"
 python -m steps.select_cohort_cuts --method "$method" --mode oversample --rate "$rate" --seed "$seed" \
-  "${force[@]}" "$cohorts" "$out/data/oversample"
+  "${FORCE[@]}" "$cohorts" "$out/data/oversample"
 log "Fisher of the averaged baseline on $fisher_utts training utterances"
 python -m steps.compute_fisher --avg "$avg" --num-utts "$fisher_utts" --seed "$seed" --lang-dir "$lang" \
-  "${force[@]}" "$baseline" "$fbank" "$out/fisher"
+  "${FORCE[@]}" "$baseline" "$fbank" "$out/fisher"
 
 # name template data [--set ...]: a job that fine-tunes, then decodes test
-q() { printf '%q ' "$@"; }
 finetune() {
   local name=$1 template=$2 data=$3; shift 3
   mkdir -p "$out/confs"
   python -m steps.write_finetune_conf --model-from "$baseline" --set "max_steps=$steps" \
     --set "init_from=$out/fisher/baseline.pt" "$@" "$template" "$out/confs/$name.yaml"
   jobs+=(--job "finetune_$name" "$(q python -m steps.train_transducer --conf "$out/confs/$name.yaml" \
-      --lang-dir "$lang" --seed "$seed" "${force[@]}" "$data" "$out/$name/model") \
+      --lang-dir "$lang" --seed "$seed" "${FORCE[@]}" "$data" "$out/$name/model") \
     && $(q python -m steps.decode_transducer --splits test --method "$decode_method" ${beam:+--beam "$beam"} \
-      --chunk-ms "$chunk_ms" --avg 1 --batch-size "$batch_size" "${force[@]}" "$out/$name/model" "$fbank" \
+      --chunk-ms "$chunk_ms" --avg 1 --batch-size "$batch_size" "${FORCE[@]}" "$out/$name/model" "$fbank" \
       "$out/$name/decode")")
   systems+=("$name=$out/$name/decode")
 }

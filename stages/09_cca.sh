@@ -10,30 +10,14 @@
 # usage: 09_cca.sh [--lambdas "L ..."] [--windows "W ..."] [--steps N] [--train-steps N] [--conf-dir conf/train]
 #                  [--chunk-ms N] [--seed N] [--force] FBANK_DIR LANG_DIR EXP_DIR OUT_DIR
 set -euo pipefail
-lambdas="0.2 1" windows="4 16" steps=300 conf_dir=conf/train chunk_ms=320 seed=42 force=() train_steps=()
-while [ $# -gt 4 ]; do
-  case "$1" in
-    --lambdas) lambdas=$2; shift 2 ;;
-    --windows) windows=$2; shift 2 ;;
-    --steps) steps=$2; shift 2 ;;
-    --train-steps) [ -z "$2" ] || train_steps=(--max-steps "$2"); shift 2 ;;
-    --conf-dir) conf_dir=$2; shift 2 ;;
-    --chunk-ms) chunk_ms=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --force) force=(--force); shift ;;
-    *) echo "ERROR: $0: unknown option $1" >&2; exit 1 ;;
-  esac
-done
-if [ $# -ne 4 ]; then
-  echo "usage: $0 [options] FBANK_DIR LANG_DIR EXP_DIR OUT_DIR" >&2
-  exit 1
-fi
-fbank=$1 lang=$2 exp=$3 out=$4
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [09_cca] $*" >&2; }
+. "$(dirname "$0")/lib.sh"
+options lambdas="0.2 1" windows="4 16" steps=300 train_steps= conf_dir=conf/train chunk_ms=320 seed=42 force=false
+parse_options 4 "$@"
+fbank=${ARGS[0]} lang=${ARGS[1]} exp=${ARGS[2]} out=${ARGS[3]}
 
 log "plain Transformer ($conf_dir/transformer.yaml) -> $exp/transformer (nothing to do if stage 4 trained it)"
-python -m steps.train_transducer --conf "$conf_dir/transformer.yaml" --lang-dir "$lang" --seed "$seed" "${train_steps[@]}" \
-  "${force[@]}" "$fbank" "$exp/transformer"
+python -m steps.train_transducer --conf "$conf_dir/transformer.yaml" --lang-dir "$lang" --seed "$seed" \
+  ${train_steps:+--max-steps "$train_steps"} "${FORCE[@]}" "$fbank" "$exp/transformer"
 init=$exp/transformer/checkpoint-latest.pt
 
 # name template [--set KEY=VALUE ...]: a job that fine-tunes from the Transformer, then decodes dev and test
@@ -43,10 +27,10 @@ variant() {
   python -m steps.write_finetune_conf --set "max_steps=$steps" --set "warmup_steps=$((steps / 5))" \
     --set "loss_warmup_steps=0" --set "checkpoint_every=$steps" --set "init_from=$init" \
     --set "init_strict=false" "$@" "$template" "$out/confs/$name.yaml"
-  jobs+=(--job "cca_$name" "$(printf '%q ' python -m steps.train_transducer --conf "$out/confs/$name.yaml" \
-    --lang-dir "$lang" --seed "$seed" "${force[@]}" "$fbank" "$out/$name/model") && $(printf '%q ' \
+  jobs+=(--job "cca_$name" "$(q python -m steps.train_transducer --conf "$out/confs/$name.yaml" \
+    --lang-dir "$lang" --seed "$seed" "${FORCE[@]}" "$fbank" "$out/$name/model") && $(q \
     python -m steps.decode_transducer --method greedy --avg 1 --chunk-ms "$chunk_ms" --splits dev,test \
-    "${force[@]}" "$out/$name/model" "$fbank" "$out/$name/decode")")
+    "${FORCE[@]}" "$out/$name/model" "$fbank" "$out/$name/decode")")
   models+=(--model "$name=$out/$name/decode")
 }
 models=() jobs=()

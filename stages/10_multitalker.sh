@@ -14,43 +14,28 @@
 #                          [--chunk-ms N] [--seed N] [--force]
 #                          FBANK_DIR LANG_DIR XVECTOR_MODEL BASELINE_MODEL SESSIONS_DIR OUT_DIR
 set -euo pipefail
-conf=conf/train/multitalker.yaml sessions_conf= avg=2 chunk_ms=320 seed=42 force=() steps=()
-while [ $# -gt 6 ]; do
-  case "$1" in
-    --conf) conf=$2; shift 2 ;;
-    --sessions-conf) sessions_conf=$2; shift 2 ;;
-    --avg) avg=$2; shift 2 ;;
-    --chunk-ms) chunk_ms=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --steps) [ -z "$2" ] || steps=(--set "max_steps=$2"); shift 2 ;;
-    --force) force=(--force); shift ;;
-    *) echo "ERROR: $0: unknown option $1" >&2; exit 1 ;;
-  esac
-done
-if [ $# -ne 6 ]; then
-  echo "usage: $0 [options] FBANK_DIR LANG_DIR XVECTOR_MODEL BASELINE_MODEL SESSIONS_DIR OUT_DIR" >&2
-  exit 1
-fi
-fbank=$1 lang=$2 xvector=$3 baseline=$4 sessions=$5 out=$6
-log() { echo "$(date '+%Y-%m-%d %H:%M:%S') [10_multitalker] $*" >&2; }
+. "$(dirname "$0")/lib.sh"
+options conf=conf/train/multitalker.yaml sessions_conf= avg=2 chunk_ms=320 seed=42 steps= force=false
+parse_options 6 "$@"
+fbank=${ARGS[0]} lang=${ARGS[1]} xvector=${ARGS[2]} baseline=${ARGS[3]} sessions=${ARGS[4]} out=${ARGS[5]}
 decode_job() {  # decode_job NAME MODEL_DIR AVG: a steps.run_jobs job
-  jobs+=(--job "decode_$1" "$(printf '%q ' python -m steps.decode_sessions --avg "$3" --chunk-ms "$chunk_ms" \
-    --xvector-model "$xvector" "${force[@]}" "$2" "$sessions" "$out/$1_decode")")
+  jobs+=(--job "decode_$1" "$(q python -m steps.decode_sessions --avg "$3" --chunk-ms "$chunk_ms" \
+    --xvector-model "$xvector" "${FORCE[@]}" "$2" "$sessions" "$out/$1_decode")")
 }
 
 log "sessions $fbank -> $sessions"
-python -m local.make_sessions --seed "$seed" ${sessions_conf:+--conf "$sessions_conf"} "${force[@]}" \
+python -m local.make_sessions --seed "$seed" ${sessions_conf:+--conf "$sessions_conf"} "${FORCE[@]}" \
   "$fbank" "$sessions"
 mkdir -p "$out/confs"
 # both start from the single-talker baseline (shared encoder, predictor, joiner; new branches)
-init=(--set "init_from=$baseline/checkpoint-latest.pt" --set init_strict=false "${steps[@]}")
+init=(--set "init_from=$baseline/checkpoint-latest.pt" --set init_strict=false ${steps:+--set "max_steps=$steps"})
 python -m steps.write_finetune_conf "${init[@]}" "$conf" "$out/confs/septds.yaml"
 python -m steps.write_finetune_conf "${init[@]}" --set task_conf.latency_weight=0 "$conf" "$out/confs/septds_nolat.yaml"
 # the two trainings side by side, one thread each (logs in OUT_DIR/log/)
 jobs=()
 for name in septds septds_nolat; do
-  jobs+=(--job "train_$name" "$(printf '%q ' python -m steps.train_transducer --conf "$out/confs/$name.yaml" \
-    --lang-dir "$lang" --seed "$seed" "${force[@]}" "$sessions" "$out/$name")")
+  jobs+=(--job "train_$name" "$(q python -m steps.train_transducer --conf "$out/confs/$name.yaml" \
+    --lang-dir "$lang" --seed "$seed" "${FORCE[@]}" "$sessions" "$out/$name")")
 done
 log "training septds and septds_nolat -> $out (logs in $out/log)"
 python -m steps.run_jobs --jobs 2 --log-dir "$out/log" "${jobs[@]}"
