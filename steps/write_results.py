@@ -21,6 +21,7 @@ from steps.reports.learning import learning_section
 from steps.reports.machine import describe
 from steps.utils import write_text_atomic
 from steps.utils.cli import CONTEXT, step_main
+from steps.utils.stats import RULE
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def main(
         f"- date: {now:%Y-%m-%d %H:%M} UTC",
         f"- machine: {describe()}",
         f"- wall time of the run: {took}",
+        f"- {RULE}",
         "",
     ]
     sections = [

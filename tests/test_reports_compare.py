@@ -6,44 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from lhotse import CutSet, MonoCut, SupervisionSegment
 
 from steps.reports.asr import asr_section
-from steps.reports.compare import compare_section, paired_bootstrap_ci
-
-
-def test_bootstrap_covers_the_true_difference() -> None:
-    rng = np.random.default_rng(0)
-    words = rng.integers(5, 30, size=2000)
-    a = rng.binomial(words, 0.20)
-    b = rng.binomial(words, 0.15)
-    diff, lo, hi = paired_bootstrap_ci(a, b, words, num_samples=2000)
-    assert lo < 5.0 < hi and lo > 0  # true difference 5 points, clearly non-zero
-    assert diff == pytest.approx(100 * (a.sum() - b.sum()) / words.sum())
-
-
-def test_bootstrap_coverage_is_about_95_percent() -> None:
-    rng = np.random.default_rng(1)
-    hits = 0
-    for seed in range(60):
-        words = rng.integers(5, 30, size=300)
-        a, b = rng.binomial(words, 0.12), rng.binomial(words, 0.10)
-        # the population difference of the two error rates is 2 points
-        _, lo, hi = paired_bootstrap_ci(a, b, words, num_samples=500, seed=seed)
-        hits += lo <= 2.0 <= hi
-    assert hits >= 50  # 95% nominal; 60 trials leave room for chance
-
-
-def test_bootstrap_identical_systems_contain_zero() -> None:
-    rng = np.random.default_rng(2)
-    words = rng.integers(1, 20, size=50)
-    errs = rng.binomial(words, 0.3)
-    diff, lo, hi = paired_bootstrap_ci(errs, errs, words)
-    assert diff == 0 and lo <= 0 <= hi
-    with pytest.raises(ValueError):
-        paired_bootstrap_ci(errs, errs[:-1], words)
-
+from steps.reports.compare import compare_section, compare_to_reference, load_decodes
 
 TINY_MODEL = {
     "encoder": "lstm",
@@ -72,7 +38,9 @@ def fake_decode(exp: Path, model: str, method: str, errs: list[int], rtf: float)
             "sub": e,
             "accent": ["en-us", "es-en"][i % 2],
         }
-        sup = SupervisionSegment(f"u{i}", f"r{i}", 0.0, 1.0, text="a " * 10, custom=custom)
+        sup = SupervisionSegment(
+            f"u{i}", f"r{i}", 0.0, 1.0, text="a " * 10, speaker=f"s{i % 20}", custom=custom
+        )
         cuts.append(MonoCut(f"u{i}", 0.0, 1.0, 0, supervisions=[sup]))
     CutSet.from_cuts(cuts).to_file(d / "cuts_test.jsonl.gz")
     wer = 100 * sum(errs) / (10 * len(errs))
@@ -111,6 +79,16 @@ def test_full_comparison(tmp_path: Path) -> None:
     assert "![test WER vs RTF](results/asr_wer_vs_rtf.png)" in text
 
 
+def test_comparison_resamples_speakers_and_needs_the_same_utterances(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    fake_decode(tmp_path, "convrnnt", "greedy", rng.binomial(10, 0.2, size=100).tolist(), 0.2)
+    fake_decode(tmp_path, "lstm", "greedy", rng.binomial(10, 0.2, size=100).tolist(), 0.1)
+    fake_decode(tmp_path, "conformer", "greedy", rng.binomial(10, 0.2, size=99).tolist(), 0.1)
+    rows = compare_to_reference(load_decodes(tmp_path), "convrnnt")
+    assert [(c.model, c.utterances, c.speakers) for c in rows] == [("lstm", 100, 20)]  # conformer: other cuts
+    assert rows[0].lo <= rows[0].diff <= rows[0].hi
+
+
 def test_nothing_decoded_is_none(tmp_path: Path) -> None:
     assert compare_section(tmp_path, tmp_path / "fig") is None
 
@@ -119,9 +97,9 @@ def test_claim_verdict() -> None:
     from steps.reports.compare import Comparison, claim_verdict
 
     rows = [
-        Comparison("lstm", "greedy", 10, -5.0, -7.0, -3.0),
-        Comparison("lstm", "modified_beam", 10, -1.0, -3.0, 1.0),
-        Comparison("conformer", "greedy", 10, 9.0, 7.0, 11.0),
+        Comparison("lstm", "greedy", 10, 5, -5.0, -7.0, -3.0),
+        Comparison("lstm", "modified_beam", 10, 5, -1.0, -3.0, 1.0),
+        Comparison("conformer", "greedy", 10, 5, 9.0, 7.0, 11.0),
     ]
     assert [r.verdict for r in rows] == ["better", "no significant difference", "worse"]
     text = claim_verdict(rows, "convrnnt")

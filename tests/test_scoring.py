@@ -1,17 +1,14 @@
-"""Scoring: error counts and WER against hand-computed cases, report files, bootstrap CIs."""
+"""Scoring: error counts and WER against hand-computed cases, report files."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from lhotse import CutSet, MonoCut, SupervisionSegment
 
 from steps.data.scoring import (
-    bootstrap_wer_ci,
     error_counts,
-    paired_bootstrap_delta,
     results_from_cuts,
     wer,
     wer_line,
@@ -95,58 +92,3 @@ def _without_hyp(cuts: CutSet) -> CutSet:
     return cuts.map_supervisions(strip)
 
 
-def synthetic_counts(
-    rng: np.random.Generator, n: int, p: np.ndarray | float
-) -> tuple[np.ndarray, np.ndarray]:
-    refs = 1 + rng.poisson(8, size=n)
-    return refs, rng.binomial(refs, p)
-
-
-def as_counts(refs: np.ndarray, errs: np.ndarray) -> list[dict[str, int]]:
-    return [{"ref_len": int(r), "ins": 0, "del": 0, "sub": int(e)} for r, e in zip(refs, errs, strict=True)]
-
-
-def test_bootstrap_ci_covers_the_true_wer() -> None:
-    rng = np.random.default_rng(0)
-    true_wer, reps, hits = 0.12, 200, 0
-    for i in range(reps):
-        refs, errs = synthetic_counts(rng, 150, true_wer)
-        ci = bootstrap_wer_ci(as_counts(refs, errs), n=300, seed=i)
-        assert ci.low <= ci.estimate <= ci.high
-        hits += ci.low <= true_wer <= ci.high
-    assert 0.89 <= hits / reps <= 0.99  # nominal 95 %
-
-
-def test_paired_bootstrap_covers_the_true_difference_and_is_tighter() -> None:
-    rng = np.random.default_rng(1)
-    q, reps, hits = 0.03, 150, 0
-    true_delta = q * (1 - 2 / 16)  # B adds errors on a share q of A's correct words; E[p] = 2/16
-    widths = []
-    for i in range(reps):
-        difficulty = rng.beta(2, 14, size=150)  # utterances differ in difficulty for both systems
-        refs, errs_a = synthetic_counts(rng, 150, difficulty)
-        errs_b = errs_a + rng.binomial(refs - errs_a, q)
-        a, b = as_counts(refs, errs_a), as_counts(refs, errs_b)
-        d = paired_bootstrap_delta(a, b, n=300, seed=i)
-        assert d.estimate == pytest.approx(wer(b) - wer(a))
-        hits += d.low <= true_delta <= d.high
-        ci_a, ci_b = bootstrap_wer_ci(a, n=300, seed=i), bootstrap_wer_ci(b, n=300, seed=i)
-        widths.append((d.high - d.low, (ci_a.high - ci_a.low + ci_b.high - ci_b.low) / 2))
-    assert 0.88 <= hits / reps <= 0.995
-    paired, single = np.mean(widths, axis=0)
-    assert paired < 0.5 * single  # pairing cancels the shared utterance difficulty
-
-
-def test_paired_bootstrap_direction_and_errors() -> None:
-    counts_a = [{"ref_len": 10, "ins": 0, "del": 0, "sub": 3}] * 40
-    counts_b = [{"ref_len": 10, "ins": 0, "del": 1, "sub": 0}] * 40
-    d = paired_bootstrap_delta(counts_a, counts_b, n=200, seed=0)
-    assert d.estimate == pytest.approx(-0.2) and d.high < 0 and d.prob_below_zero == 1.0
-    again = paired_bootstrap_delta(counts_a, counts_b, n=200, seed=0)
-    assert again == d  # seeded: reproducible
-    with pytest.raises(FairstreamError, match="same utterances"):
-        paired_bootstrap_delta(counts_a, counts_b[:-1])
-    with pytest.raises(FairstreamError, match="same references"):
-        paired_bootstrap_delta(counts_a, [{**c, "ref_len": 9} for c in counts_b])
-    with pytest.raises(FairstreamError, match="at least one utterance"):
-        bootstrap_wer_ci([])

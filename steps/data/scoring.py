@@ -1,4 +1,4 @@
-"""Word error counts, Kaldi/icefall-style WER reports and bootstrap confidence intervals.
+"""Word error counts and Kaldi/icefall-style WER reports (intervals: :mod:`steps.utils.stats`).
 
 Per-utterance counts (``ref_len``, ``ins``, ``del``, ``sub``) are what decoding stores in the
 supervisions of its output CutSet; everything else (WER of a cohort, confidence intervals,
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import kaldialign
-import numpy as np
 from lhotse import CutSet
 
 from steps.data.text import normalize_text
@@ -200,87 +199,3 @@ def write_reports(out_dir: Path, split: str, results: Sequence[UttResult]) -> di
         "del": t["del"],
         "sub": t["sub"],
     }
-
-
-# ---- bootstrap confidence intervals --------------------------------------------------------
-@dataclass(frozen=True)
-class Interval:
-    """A point estimate with a percentile-bootstrap interval (fractions, not percent)."""
-
-    estimate: float
-    low: float
-    high: float
-    prob_below_zero: float | None = None  # paired deltas: share of resamples where B beats A
-
-    def as_dict(self) -> dict[str, float | None]:
-        return asdict(self)
-
-
-def _arrays(counts: Sequence[Mapping[str, int]]) -> tuple[np.ndarray, np.ndarray]:
-    if len(counts) == 0:
-        raise FairstreamError("bootstrap needs at least one utterance")
-    errs = np.array([num_errors(c) for c in counts], dtype=np.int64)
-    refs = np.array([int(c["ref_len"]) for c in counts], dtype=np.int64)
-    return errs, refs
-
-
-def _resampled_sums(columns: Sequence[np.ndarray], n: int, seed: int, block: int = 200) -> list[np.ndarray]:
-    """Sums of each column over ``n`` resamples (with replacement) of the utterances.
-
-    The same resampled utterance indices are used for every column, which is what makes a
-    comparison "paired".  Resamples are drawn in blocks to bound memory on large test sets.
-    """
-    rng = np.random.default_rng(seed)
-    size = len(columns[0])
-    out: list[list[np.ndarray]] = [[] for _ in columns]
-    for start in range(0, n, block):
-        idx = rng.integers(0, size, size=(min(block, n - start), size))
-        for o, col in zip(out, columns, strict=True):
-            o.append(col[idx].sum(axis=1))
-    return [np.concatenate(o) for o in out]
-
-
-def _ratio(errs: np.ndarray, refs: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(refs > 0, errs / np.maximum(refs, 1), 0.0)
-
-
-def bootstrap_wer_ci(
-    counts: Sequence[Mapping[str, int]], n: int = 1000, seed: int = 0, confidence: float = 0.95
-) -> Interval:
-    """Corpus WER with a percentile-bootstrap interval over utterances (Bisani & Ney, 2004)."""
-    errs, refs = _arrays(counts)
-    e, r = _resampled_sums([errs, refs], n, seed)
-    samples = _ratio(e, r)
-    lo, hi = np.quantile(samples, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return Interval(float(_ratio(errs.sum(), refs.sum())), float(lo), float(hi))
-
-
-def paired_bootstrap_delta(
-    counts_a: Sequence[Mapping[str, int]],
-    counts_b: Sequence[Mapping[str, int]],
-    n: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
-) -> Interval:
-    """WER(B) - WER(A) on the same utterances, with a paired-bootstrap interval.
-
-    ``prob_below_zero`` is the share of resamples where B has the lower WER (the "probability
-    of improvement"); an interval that excludes zero means a significant difference.
-    """
-    if len(counts_a) != len(counts_b):
-        raise FairstreamError(
-            f"paired bootstrap needs the same utterances: {len(counts_a)} vs {len(counts_b)}"
-        )
-    ea, ra = _arrays(counts_a)
-    eb, rb = _arrays(counts_b)
-    if not np.array_equal(ra, rb):
-        bad = int(np.flatnonzero(ra != rb)[0])
-        raise FairstreamError(
-            f"paired bootstrap needs the same references: utterance {bad} has {ra[bad]} vs {rb[bad]} words"
-        )
-    sa, sb, sr = _resampled_sums([ea, eb, ra], n, seed)
-    deltas = _ratio(sb, sr) - _ratio(sa, sr)
-    lo, hi = np.quantile(deltas, [(1 - confidence) / 2, (1 + confidence) / 2])
-    estimate = float(_ratio(eb.sum(), ra.sum()) - _ratio(ea.sum(), ra.sum()))
-    return Interval(estimate, float(lo), float(hi), float(np.mean(deltas < 0)))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-ALPHA = 0.05
+from steps.utils.stats import percentile_interval, resample_counts
 
 
 def cohort_wer(errors: np.ndarray | float, words: np.ndarray | float) -> float | np.ndarray:
@@ -64,20 +64,6 @@ def gap_stats(
     }
 
 
-def resample_counts(n: int, replicates: int, seed: int) -> np.ndarray:
-    """(replicates, n): how often each speaker is drawn in each bootstrap resample."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=replicates).astype(np.float64)
-
-
-def _interval(x: np.ndarray) -> list[float] | None:
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return None
-    lo, hi = np.percentile(x, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
-    return [float(lo), float(hi)]
-
-
 def bootstrap(
     errors: np.ndarray,
     words: np.ndarray,
@@ -108,12 +94,12 @@ def bootstrap(
     per = {}
     for c in ids:
         sel = cohort == c
-        per[c] = _interval(cohort_wer(m @ (e * sel), m @ (w * sel)))
+        per[c] = percentile_interval(cohort_wer(m @ (e * sel), m @ (w * sel)))
     return {
         "replicates": replicates,
-        "wer_bottom": _interval(wb),
-        "wer_rest": _interval(wr),
-        "gap": _interval(gap),
+        "wer_bottom": percentile_interval(wb),
+        "wer_rest": percentile_interval(wr),
+        "gap": percentile_interval(gap),
         "cohorts": per,
         "gap_samples": gap,
     }
@@ -121,4 +107,4 @@ def bootstrap(
 
 def paired_difference(a: np.ndarray, b: np.ndarray) -> list[float] | None:
     """95% interval of a - b from paired bootstrap replicates."""
-    return _interval(np.asarray(a) - np.asarray(b))
+    return percentile_interval(np.asarray(a) - np.asarray(b))

@@ -19,6 +19,7 @@ import numpy as np
 from lhotse import CutSet
 
 from steps.utils import FairstreamError
+from steps.utils.stats import percentile_interval, stratified_counts
 
 METRICS = ("overall", "targeted", "non_targeted", "cohort_mean", "cohort_max", "cohort_var")
 
@@ -93,11 +94,6 @@ def metrics_from_sums(e: np.ndarray, r: np.ndarray, bottom: np.ndarray) -> dict[
     return out
 
 
-def _ci(x: np.ndarray) -> list[float] | None:
-    x = x[np.isfinite(x)]
-    return [float(v) for v in np.quantile(x, [0.025, 0.975])] if len(x) else None
-
-
 def evaluate(labels: Labels, systems: list[System], n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Point estimates, bootstrap intervals and paired changes against ``systems[0]`` (the baseline)."""
     ids = sorted(labels.cohort)
@@ -128,24 +124,21 @@ def evaluate(labels: Labels, systems: list[System], n_boot: int = 1000, seed: in
 
     e0, r0 = (a[0] for a in sums(np.ones((1, len(units)))))
     point = metrics_from_sums(e0, r0, bottom)
-    rng = np.random.default_rng(seed)
-    weights = np.zeros((n_boot, len(units)))
-    for k in range(len(cohorts)):
-        idx = np.flatnonzero(unit_cohort == k)
-        weights[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=n_boot)
-    boot = metrics_from_sums(*sums(weights), bottom)
+    # speakers resampled within their cohort, so that every cohort keeps its size
+    boot = metrics_from_sums(*sums(stratified_counts(unit_cohort, n_boot, seed)), bottom)
     out: dict[str, Any] = {"systems": {}, "changes": {}}
     for i, s in enumerate(systems):
         out["systems"][s.name] = {
             "kind": s.kind,
             "lambda": s.lam,
-            **{m: {"estimate": float(point[m][i]), "ci": _ci(boot[m][:, i])} for m in METRICS},
+            **{m: {"estimate": float(point[m][i]), "ci": percentile_interval(boot[m][:, i])}
+               for m in METRICS},
         }
         if i:
             out["changes"][s.name] = {
                 m: {
                     "estimate": float(point[m][i] - point[m][0]),
-                    "ci": _ci(boot[m][:, i] - boot[m][:, 0]),
+                    "ci": percentile_interval(boot[m][:, i] - boot[m][:, 0]),
                 }
                 for m in METRICS
             }

@@ -1,6 +1,6 @@
 """Side-by-side comparison of the transducer architectures: WER per accent, paired bootstrap
-confidence intervals against ConvRNN-T, a WER-vs-RTF plot, and the encoder FLOPs that
-``asr.py``'s table shows.
+confidence intervals (over speakers) against the reference architecture, a WER-vs-RTF plot, and
+the encoder FLOPs that ``asr.py``'s table shows.
 
 Reads only finished decode directories (``exp/decode/<model>_<method>/``: ``metrics.json``,
 ``cuts_test.jsonl.gz``, ``config.yaml`` naming the model directory); any subset of models works.
@@ -15,37 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
+
+from steps.utils.stats import paired_ratio_difference
 
 log = logging.getLogger(__name__)
 
-
-
-def paired_bootstrap_ci(
-    errs_a: np.ndarray,
-    errs_b: np.ndarray,
-    ref_lens: np.ndarray,
-    num_samples: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """WER(a) − WER(b) in % and its paired-bootstrap confidence interval over utterances.
-
-    Utterances are resampled with replacement, the same draw for both systems (that is the
-    pairing), and corpus-level WERs (summed errors / summed reference words) are recomputed.
-    """
-    errs_a, errs_b, ref_lens = (np.asarray(v, dtype=np.float64) for v in (errs_a, errs_b, ref_lens))
-    n = len(ref_lens)
-    if n == 0 or not (len(errs_a) == len(errs_b) == n):
-        raise ValueError("paired bootstrap needs equally long, non-empty per-utterance arrays")
-    diff = 100 * (errs_a.sum() - errs_b.sum()) / max(ref_lens.sum(), 1.0)
-    idx = np.random.default_rng(seed).integers(0, n, size=(num_samples, n))
-    words = np.maximum(ref_lens[idx].sum(axis=1), 1.0)
-    samples = 100 * (errs_a[idx].sum(axis=1) - errs_b[idx].sum(axis=1)) / words
-    tail = 100 * (1 - level) / 2
-    lo, hi = np.percentile(samples, [tail, 100 - tail])
-    return float(diff), float(lo), float(hi)
 
 
 @dataclass
@@ -57,7 +32,7 @@ class Decode:
     method: str
     model_dir: Path
     metrics: dict[str, Any]
-    utts: dict[str, tuple[int, int, str]]  # test cut id -> (errors, reference words, accent)
+    utts: dict[str, tuple[int, int, str, str]]  # test cut id -> (errors, reference words, accent, speaker)
 
     @property
     def test_wer(self) -> float | None:
@@ -68,7 +43,7 @@ class Decode:
         return (self.metrics.get("test") or self.metrics.get("dev") or {}).get("rtf")
 
 
-def _load_utts(path: Path) -> dict[str, tuple[int, int, str]]:
+def _load_utts(path: Path) -> dict[str, tuple[int, int, str, str]]:
     if not path.is_file():
         return {}
     from lhotse import load_manifest
@@ -79,7 +54,7 @@ def _load_utts(path: Path) -> dict[str, tuple[int, int, str]]:
             c = sup.custom or {}
             if "ref_len" in c:
                 errs = int(c.get("ins", 0)) + int(c.get("del", 0)) + int(c.get("sub", 0))
-                out[sup.id] = (errs, int(c["ref_len"]), str(c.get("accent") or "unknown"))
+                out[sup.id] = (errs, int(c["ref_len"]), str(c.get("accent") or "unknown"), str(sup.speaker))
     return out
 
 
@@ -120,7 +95,7 @@ def encoder_flops(model_dir: Path) -> float | None:
 def accent_table(decodes: list[Decode]) -> list[str]:
     """Test WER (%) per accent, one row per decode; empty when no decode carries accents."""
     with_utts = [d for d in decodes if d.utts]
-    accents = sorted({a for d in with_utts for _, _, a in d.utts.values()})
+    accents = sorted({u[2] for d in with_utts for u in d.utts.values()})
     if not accents:
         return []
     lines = [
@@ -130,7 +105,7 @@ def accent_table(decodes: list[Decode]) -> list[str]:
     for d in with_utts:
         errs: dict[str, int] = defaultdict(int)
         words: dict[str, int] = defaultdict(int)
-        for e, n, a in d.utts.values():
+        for e, n, a, _ in d.utts.values():
             errs[a] += e
             words[a] += n
         wers = {a: 100 * errs[a] / words[a] for a in accents if words.get(a)}
@@ -161,6 +136,7 @@ class Comparison:
     model: str
     method: str
     utterances: int
+    speakers: int
     diff: float
     lo: float
     hi: float
@@ -187,21 +163,28 @@ def claim_verdict(comparisons: list[Comparison], reference: str) -> str:
 
 
 def compare_to_reference(decodes: list[Decode], reference: str, num_samples: int = 1000) -> list[Comparison]:
-    """Test-WER difference of each model against ``reference`` (same search), with 95% CIs."""
+    """Test-WER difference (abs. %) of each model against ``reference`` (same search), with a paired
+    95% interval over test speakers (:mod:`steps.utils.stats`).  A decode of other test utterances
+    is not compared (logged), never silently intersected."""
     refs = {d.method: d for d in decodes if d.model == reference and d.utts}
     out = []
     for d in decodes:
         ref = refs.get(d.method)
         if ref is None or d is ref or not d.utts:
             continue
-        ids = sorted(set(ref.utts) & set(d.utts))
-        if not ids:
+        if set(ref.utts) != set(d.utts):
+            log.warning("%s and %s decoded different test utterances: not compared", d.path, ref.path)
             continue
-        a = np.array([d.utts[i][0] for i in ids])
-        b = np.array([ref.utts[i][0] for i in ids])
-        n = np.array([ref.utts[i][1] for i in ids])
-        diff, lo, hi = paired_bootstrap_ci(a, b, n, num_samples=num_samples)
-        out.append(Comparison(d.model, d.method, len(ids), diff, lo, hi))
+        ids = sorted(d.utts)
+        speakers = [ref.utts[i][3] for i in ids]
+        iv = paired_ratio_difference(
+            [ref.utts[i][0] for i in ids], [d.utts[i][0] for i in ids], [ref.utts[i][1] for i in ids],
+            speakers, replicates=num_samples,
+        )  # fmt: skip
+        if iv.low is None or iv.high is None:
+            continue
+        out.append(Comparison(d.model, d.method, len(ids), len(set(speakers)),
+                              100 * iv.estimate, 100 * iv.low, 100 * iv.high))  # fmt: skip
     return out
 
 
@@ -210,10 +193,10 @@ def bootstrap_table(comparisons: list[Comparison], reference: str) -> list[str]:
     if not comparisons:
         return []
     return [
-        f"| model | search | utterances | test WER − {reference} (abs. %) | 95% CI | |",
-        "|---|---|---|---|---|---|",
-        *(f"| {c.model} | {c.method} | {c.utterances} | {c.diff:+.2f} | [{c.lo:+.2f}, {c.hi:+.2f}] | "
-          f"{c.verdict} |" for c in comparisons),
+        f"| model | search | utterances | speakers | test WER − {reference} (abs. %) | 95% CI | |",
+        "|---|---|---|---|---|---|---|",
+        *(f"| {c.model} | {c.method} | {c.utterances} | {c.speakers} | {c.diff:+.2f} "
+          f"| [{c.lo:+.2f}, {c.hi:+.2f}] | {c.verdict} |" for c in comparisons),
     ]  # fmt: skip
 
 
@@ -260,8 +243,9 @@ def compare_section(
     boot = bootstrap_table(comparisons, reference)
     if boot:
         parts += [
-            f"Paired bootstrap over test utterances (1000 resamples) of each model's WER minus "
-            f"{reference}'s with the same search; positive = worse than {reference}.",
+            f"Paired bootstrap over test speakers (1000 resamples; a speaker's utterances are "
+            f"correlated, so resampling utterances would give too narrow intervals) of each model's WER "
+            f"minus {reference}'s with the same search; positive = worse than {reference}.",
             "",
             *boot,
             "",

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from steps.utils import FairstreamError, derive_seed
+from steps.utils.stats import percentile_interval, stratified_indices
 
 from .groups import ATTRIBUTES, UttMeta, fairness, group_masks, group_metrics
 from .metrics import check_scores, eer, summary
@@ -157,7 +158,7 @@ def bootstrap(
     masks = {a: _big_enough(st, st.masks(a), min_group_trials) for a in ("gender", "country")}
     draws: dict[str, dict[str, list[float]]] = {s: {k: [] for k in HEADLINE} for s in systems}
     for _ in tqdm(range(n), desc="bootstrap", unit="rep", leave=False):
-        idx = np.concatenate([rng.choice(tgt, len(tgt)), rng.choice(non, len(non))])
+        idx = stratified_indices(rng, [tgt, non])
         m = {a: {g: v[idx] for g, v in d.items()} for a, d in masks.items()}
         for name, sc in systems.items():
             h = _headline(sc[idx], y[idx], m)
@@ -165,19 +166,13 @@ def bootstrap(
                 draws[name][k].append(h[k])
     out: dict[str, Any] = {"replicates": n, "systems": {}, "relative_change": {}}
     for name, d in draws.items():
-        out["systems"][name] = {k: _ci(np.array(v)) for k, v in d.items()}
+        out["systems"][name] = {k: percentile_interval(v) for k, v in d.items()}
         if baseline is not None and name != baseline:
             rel = {}
             for k in HEADLINE:
                 a, b = np.array(d[k]), np.array(draws[baseline][k])
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    rel[k] = _ci((a - b) / b)
+                    rel[k] = percentile_interval((a - b) / b)
             out["relative_change"][name] = rel
     return out
 
-
-def _ci(x: np.ndarray) -> list[float] | None:
-    x = x[np.isfinite(x)]
-    if len(x) < 10:
-        return None
-    return [float(np.percentile(x, 2.5)), float(np.percentile(x, 97.5))]

@@ -1,0 +1,133 @@
+"""Bootstrap resampling and percentile intervals: the one rule every interval of the reports follows.
+
+:data:`RULE` states it (RESULTS.md prints it once): 95% percentile intervals over resamples with
+replacement; a replicate that is undefined (no word or trial of a group in that resample) is
+dropped, and fewer than :data:`MIN_REPLICATES` defined replicates give no interval.  WERs resample
+**speakers** (a speaker's utterances share a voice and are correlated, so resampling utterances
+gives intervals that are too narrow); EERs resample trials, targets and non-targets separately
+(stratified).  A comparison of two systems is paired: one resample serves both, over the same
+units, and different unit sets are refused rather than silently intersected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .errors import FairstreamError
+
+LEVEL = 0.95
+MIN_REPLICATES = 10
+RULE = (
+    "Intervals: 95% percentile bootstrap; WERs resample speakers (1000 resamples unless stated), "
+    "EERs resample target and non-target trials separately; comparisons are paired (the same "
+    "resample for both systems); a resample in which a group has no words or trials is dropped."
+)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with its percentile-bootstrap interval."""
+
+    estimate: float
+    low: float | None
+    high: float | None
+    prob_below_zero: float | None = None  # paired differences: share of resamples below zero
+
+    def as_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+def percentile_interval(samples: Sequence[float] | np.ndarray, level: float = LEVEL) -> list[float] | None:
+    """``[low, high]`` of the defined (finite) replicates, or None with fewer than MIN_REPLICATES."""
+    x = np.asarray(samples, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if len(x) < MIN_REPLICATES:
+        return None
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(x, [tail, 100 - tail])
+    return [float(lo), float(hi)]
+
+
+def resample_counts(n: int, replicates: int, seed: int) -> np.ndarray:
+    """(replicates, n): how often each of ``n`` units is drawn in each resample with replacement.
+
+    A statistic that is a sum over units becomes ``counts @ values`` for every resample at once."""
+    return stratified_counts(np.zeros(n, dtype=np.int64), replicates, seed)
+
+
+def stratified_counts(strata: Sequence[int] | np.ndarray, replicates: int, seed: int) -> np.ndarray:
+    """(replicates, n): resample counts of ``n`` units, each stratum (one label per unit) drawn
+    with replacement to its own size, strata in sorted order from one generator."""
+    strata = np.asarray(strata)
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((replicates, len(strata)))
+    for k in np.unique(strata):
+        idx = np.flatnonzero(strata == k)
+        counts[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1.0 / len(idx)), size=replicates)
+    return counts
+
+
+def stratified_indices(rng: np.random.Generator, strata: Sequence[np.ndarray]) -> np.ndarray:
+    """One stratified resample: each stratum's indices drawn with replacement to its own size."""
+    return np.concatenate([rng.choice(s, len(s)) for s in strata])
+
+
+def unit_totals(
+    values: Sequence[np.ndarray], units: Sequence[Hashable]
+) -> tuple[list[Hashable], list[np.ndarray]]:
+    """Per-utterance columns summed per unit (speaker); units in sorted order."""
+    keys = sorted(set(units), key=str)
+    pos = {k: i for i, k in enumerate(keys)}
+    idx = np.array([pos[u] for u in units], dtype=np.int64)
+    return keys, [np.bincount(idx, weights=np.asarray(v, np.float64), minlength=len(keys)) for v in values]
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def ratio_interval(
+    num: Sequence[float],
+    den: Sequence[float],
+    units: Sequence[Hashable],
+    replicates: int = 1000,
+    seed: int = 0,
+) -> Interval:
+    """A corpus ratio (WER = errors / reference words) with its interval, resampling ``units``."""
+    _, (n, d) = unit_totals([np.asarray(num), np.asarray(den)], units)
+    m = resample_counts(len(n), replicates, seed)
+    ci = percentile_interval(_ratio(m @ n, m @ d))
+    return Interval(float(_ratio(n.sum(), d.sum())), *(ci or (None, None)))
+
+
+def paired_ratio_difference(
+    num_a: Sequence[float],
+    num_b: Sequence[float],
+    den: Sequence[float],
+    units: Sequence[Hashable],
+    replicates: int = 1000,
+    seed: int = 0,
+) -> Interval:
+    """ratio(B) - ratio(A) over the same utterances (one denominator: the same references), with
+    a paired interval resampling ``units``; ``prob_below_zero`` is the share of resamples where B
+    has the lower ratio."""
+    if not len(num_a) == len(num_b) == len(den) == len(units) or not len(den):
+        raise FairstreamError(
+            f"a paired comparison needs the same, non-empty utterances: {len(num_a)}, {len(num_b)}, "
+            f"{len(den)} values and {len(units)} speakers"
+        )
+    _, (a, b, d) = unit_totals([np.asarray(num_a), np.asarray(num_b), np.asarray(den)], units)
+    m = resample_counts(len(d), replicates, seed)
+    md = m @ d
+    deltas = _ratio(m @ b, md) - _ratio(m @ a, md)
+    ci = percentile_interval(deltas)
+    defined = deltas[np.isfinite(deltas)]
+    return Interval(
+        float(_ratio(b.sum(), d.sum()) - _ratio(a.sum(), d.sum())),
+        *(ci or (None, None)),
+        float(np.mean(defined < 0)) if len(defined) else None,
+    )
