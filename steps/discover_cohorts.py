@@ -18,6 +18,7 @@ import click
 
 from steps.fairness.config import CohortsConf
 from steps.fairness.discover import discover_all
+from steps.reports.cohorts import write_report
 from steps.utils import require_complete, stage_output
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import load_dataclass, to_dict
@@ -62,7 +63,9 @@ def main(
         **to_dict(cfg),
     }
     with stage_output(out_dir, resolved, force) as out:
-        click.echo(discover_all(decode_dir, fbank_dir, embeddings_dir, cfg, out.path), err=True)
+        found = discover_all(decode_dir, fbank_dir, embeddings_dir, cfg, out.path)
+        write_report(found, out.path)
+        click.echo(found.summary(), err=True)
 
 
 if __name__ == "__main__":

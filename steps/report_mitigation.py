@@ -21,7 +21,7 @@ import click
 from lhotse import load_manifest
 
 from steps.data.manifests import load_cuts
-from steps.fairness.mitigation_report import Labels, System, evaluate, plot_regions, plot_sweep, render
+from steps.reports.mitigation import Labels, System, evaluate, plot_regions, plot_sweep, render
 from steps.utils import FairstreamError, read_config, require_complete, write_json_atomic, write_text_atomic
 from steps.utils.cli import CONTEXT, step_main
 

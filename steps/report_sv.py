@@ -15,9 +15,9 @@ from pathlib import Path
 import click
 import numpy as np
 
+from steps.reports.sv import render
 from steps.sv.det import plot_det
 from steps.sv.evaluate import ScoredTrials, bootstrap, evaluate
-from steps.sv.report import render
 from steps.utils import FairstreamError, require_complete, write_json_atomic, write_text_atomic
 from steps.utils.cli import CONTEXT, step_main
 

@@ -367,7 +367,7 @@ def test_bench_cca_on_tiny_untrained_models(tiny_fbank: Path, tiny_lang: Path, t
 
 
 def test_convergence_note_flags_an_unusable_reference() -> None:
-    from steps.bench_cca import convergence_note
+    from steps.reports.cca import convergence_note
 
     ok = {"full": {"splits": {"dev": {"wer": 12.0}, "test": {"wer": 13.5}}}}
     bad = {"full": {"splits": {"dev": {"wer": 91.0}, "test": {"wer": 30.0}}}}

@@ -16,7 +16,6 @@ from lhotse.utils import fastcopy
 
 from steps import compute_fisher, select_cohort_cuts, train_transducer, write_finetune_conf
 from steps.data.manifests import load_cuts
-from steps.fairness.mitigation_report import Labels, System, evaluate, render, seed_direction
 from steps.fairness.selection import copies_needed, is_bottom, oversample
 from steps.nnet.checkpoint import LATEST, load_checkpoint, save_checkpoint
 from steps.nnet.data import DataConf, make_train_loader
@@ -24,6 +23,7 @@ from steps.nnet.ewc import EwcPenalty, diagonal_fisher, save_fisher, transducer_
 from steps.nnet.task import Task
 from steps.nnet.trainer import DistInfo, TrainConf, Trainer, build_regularizers
 from steps.nnet.transducer import ModelConf, Transducer
+from steps.reports.mitigation import Labels, System, evaluate, render, seed_direction
 from steps.tasks import load_train_conf
 from steps.utils import FairstreamError, save_manifest_atomic, stage_output
 from tests.conftest import REPO, run_step

@@ -15,7 +15,7 @@ import numpy as np
 from lhotse import CutSet
 
 from steps.data.manifests import load_cuts
-from steps.utils import save_manifest_atomic, write_json_atomic, write_text_atomic
+from steps.utils import save_manifest_atomic, write_json_atomic
 
 from .automatic import fit_kmeans
 from .cohorts import bottom_by_share, cohort_labels, label_cuts, rank_cohorts, speaker_labels
@@ -135,11 +135,26 @@ def run_method(
     return MethodRun(result, assign, order, {s: boot[s].get("gap_samples") for s in EVAL_SPLITS})
 
 
-def discover_all(decode_dir: Path, fbank_dir: Path, emb_dir: Path, cfg: CohortsConf, out: Path) -> str:
-    """All methods, the comparison report.md and the two figures; returns a one-line summary."""
-    from .plots import cohort_wer, regions_map  # matplotlib only when drawing
-    from .report import render
+@dataclass
+class Discovery:
+    """What the report of stage 7 draws on (steps/reports/cohorts.py)."""
 
+    results: dict[str, dict[str, Any]]  # method -> its cohorts.json
+    info: dict[str, Any]
+    diff_ci: list[float] | None  # test gap, automatic minus geodemographic (paired)
+    tables: dict[str, Speakers]
+    geo: MethodRun
+
+    def summary(self) -> str:
+        """One line: each method's test gap and bottom share."""
+        return "; ".join(
+            f"{m}: test gap {_fmt(r['test']['gap'])} share {_fmt(r['test']['share'])}"
+            for m, r in self.results.items()
+        )
+
+
+def discover_all(decode_dir: Path, fbank_dir: Path, emb_dir: Path, cfg: CohortsConf, out: Path) -> Discovery:
+    """Every method on the same speakers (labelled cuts and cohorts.json per method, summary.json)."""
     cuts, tables, missing = load_inputs(decode_dir, fbank_dir, emb_dir)
     runs = {m: run_method(m, cfg, cuts, tables, out) for m in METHODS}
     results = {m: r.summary for m, r in runs.items()}
@@ -153,16 +168,10 @@ def discover_all(decode_dir: Path, fbank_dir: Path, emb_dir: Path, cfg: CohortsC
         "bottom_share": cfg.bottom_share,
         "bootstrap": cfg.bootstrap,
     }
-    geo = runs["geo"]
-    regions_map(tables, geo.assign, geo.order, results["geo"]["cohorts"], out / "regions_map.png")
-    cohort_wer(results, out / "cohort_wer.png")
     write_json_atomic(
         out / "summary.json", {**info, "auto_minus_geodemo_test_gap_ci": diff, "methods": results}
     )
-    write_text_atomic(out / "report.md", render(results, info, diff))
-    return "; ".join(
-        f"{m}: test gap {_fmt(r['test']['gap'])} share {_fmt(r['test']['share'])}" for m, r in results.items()
-    )
+    return Discovery(results, info, diff, tables, runs["geo"])
 
 
 def _fmt(x: float | None) -> str:

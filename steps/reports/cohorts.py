@@ -8,7 +8,13 @@ geodemographic ones.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from steps.fairness.discover import Discovery
+from steps.utils import write_text_atomic
+
+from .format import ci_suffix, pct
 
 # Dheram et al. (Interspeech 2022): automatic vs geodemographic bottom cohorts
 SEED = {"auto": {"gap": 0.650, "share": 0.100}, "geodemo": {"gap": 0.417, "share": 0.008}}
@@ -17,14 +23,6 @@ NAMES = {
     "geodemo": "geodemographic (zip attributes)",
     "auto": "automatic (k-means on embeddings)",
 }
-
-
-def _pct(x: float | None, digits: int = 1) -> str:
-    return "–" if x is None else f"{100 * x:.{digits}f}"
-
-
-def _ci(ci: list[float] | None, digits: int = 1) -> str:
-    return "" if not ci else f" [{100 * ci[0]:.{digits}f}, {100 * ci[1]:.{digits}f}]"
 
 
 def _direction(a: float | None, b: float | None) -> str:
@@ -55,8 +53,8 @@ def render(results: dict[str, dict[str, Any]], info: dict[str, Any], diff_ci: li
         t, d = r["test"], r["dev"]
         lines.append(
             f"| {NAMES.get(m, m)} | {r['n_cohorts']} | {', '.join(r['bottom_labels'])} "
-            f"| {_pct(t['wer_bottom'])} | {_pct(t['wer_rest'])} | {_pct(t['gap'])}{_ci(t['ci']['gap'])} "
-            f"| {_pct(t['share'])} | {_pct(d['gap'])}{_ci(d['ci']['gap'])} | {_pct(d['share'])} |"
+            f"| {pct(t['wer_bottom'])} | {pct(t['wer_rest'])} | {pct(t['gap'])}{ci_suffix(t['ci']['gap'])} "
+            f"| {pct(t['share'])} | {pct(d['gap'])}{ci_suffix(d['ci']['gap'])} | {pct(d['share'])} |"
         )
     miss = info["missing_embeddings"]
     lines += [
@@ -64,7 +62,7 @@ def render(results: dict[str, dict[str, Any]], info: dict[str, Any], diff_ci: li
         "Definitions (`steps/fairness/metrics.py`): cohort WER = Σ(ins+del+sub) / Σ ref words over the "
         "cohort's utterances; WER gap = (WER_bottom − WER_rest) / WER_rest; bottom share = bottom-"
         "cohort speakers / all speakers the method could place. Bottom cohort: for the tree and "
-        f"k-means, the worst cohorts by dev WER until they hold {_pct(info['bottom_share'], 0)}% of "
+        f"k-means, the worst cohorts by dev WER until they hold {pct(info['bottom_share'], 0)}% of "
         "dev speakers (at least one); for the geodemographic partition, its higher-WER side. "
         f"Intervals: 95% percentile bootstrap over speakers ({reps} resamples, paired across methods).",
         "",
@@ -76,10 +74,10 @@ def render(results: dict[str, dict[str, Any]], info: dict[str, Any], diff_ci: li
     a, g = results["auto"]["test"], results["geodemo"]["test"]
     lines.append(
         f"Seed (Dheram et al.): automatic cohorts gave a larger WER gap than geodemographic ones "
-        f"({_pct(SEED['auto']['gap'])}% vs {_pct(SEED['geodemo']['gap'])}%) with a larger bottom-cohort "
-        f"share ({_pct(SEED['auto']['share'])}% vs {_pct(SEED['geodemo']['share'])}%). Here on test: gap "
-        f"{_pct(a['gap'])}% vs {_pct(g['gap'])}% (paired difference{_ci(diff_ci) or ' –'} points), "
-        f"share {_pct(a['share'])}% vs {_pct(g['share'])}%. The gap direction "
+        f"({pct(SEED['auto']['gap'])}% vs {pct(SEED['geodemo']['gap'])}%) with a larger bottom-cohort "
+        f"share ({pct(SEED['auto']['share'])}% vs {pct(SEED['geodemo']['share'])}%). Here on test: gap "
+        f"{pct(a['gap'])}% vs {pct(g['gap'])}% (paired difference{ci_suffix(diff_ci) or ' –'} points), "
+        f"share {pct(a['share'])}% vs {pct(g['share'])}%. The gap direction "
         f"{_direction(a['gap'], g['gap'])}"
         + (
             " (its interval includes 0, so not significantly)"
@@ -96,3 +94,13 @@ def render(results: dict[str, dict[str, Any]], info: dict[str, Any], diff_ci: li
         "",
     ]
     return "\n".join(lines)
+
+
+def write_report(found: Discovery, out: Path) -> None:
+    """``out/report.md`` and its two figures (the regions map and the cohort WERs)."""
+    from .cohort_plots import cohort_wer, regions_map  # matplotlib only when drawing
+
+    geo = found.geo
+    regions_map(found.tables, geo.assign, geo.order, found.results["geo"]["cohorts"], out / "regions_map.png")
+    cohort_wer(found.results, out / "cohort_wer.png")
+    write_text_atomic(out / "report.md", render(found.results, found.info, found.diff_ci))

@@ -7,7 +7,10 @@ each of the seed's three claims, whether its direction held here.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+from .format import ci_suffix, pct, signed_pct
 
 # Jin et al. (Interspeech 2022), pairwise weighting vs baseline on VoxCeleb (relative change)
 SEED_CLAIMS = {"eer": -0.076, "gender_gap": -0.17, "country_std": -0.10}
@@ -18,22 +21,14 @@ CLAIM_NAMES = {
 }
 
 
-def _pct(x: float | None, digits: int = 2) -> str:
-    return "–" if x is None else f"{100 * x:.{digits}f}"
-
-
-def _ci_pct(ci: list[float] | None, digits: int = 2) -> str:
-    return "" if not ci else f" [{100 * ci[0]:.{digits}f}, {100 * ci[1]:.{digits}f}]"
+_pct = functools.partial(pct, digits=2)  # EERs in % with two decimals
+_ci_pct = functools.partial(ci_suffix, digits=2)
 
 
 def _rel(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or b == 0:
         return None
     return (a - b) / b
-
-
-def _signed(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:+.1f}%"
 
 
 def render(
@@ -87,7 +82,7 @@ def render(
             held = _held(rel, ci)
             verdicts.append((n, k, rel, held))
             ci_txt = f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else ""
-            lines.append(f"| {CLAIM_NAMES[k]} | {100 * claim:+.1f}% | {_signed(rel)}{ci_txt} | {held} |")
+            lines.append(f"| {CLAIM_NAMES[k]} | {100 * claim:+.1f}% | {signed_pct(rel)}{ci_txt} | {held} |")
         lines.append("")
     lines += _group_table(results, names)
     lines.append(f"![DET curves by gender and country, one row per system]({figure})")
@@ -129,7 +124,7 @@ def _paragraph(verdicts: list[tuple[str, str, float | None, str]], baseline: str
         return "Only one system was evaluated; there is nothing to compare."
     parts = []
     for _, k, rel, held in verdicts:
-        parts.append(f"{CLAIM_NAMES[k]} {_signed(rel)} ({held})")
+        parts.append(f"{CLAIM_NAMES[k]} {signed_pct(rel)} ({held})")
     n_held = sum(h.startswith("yes") for *_, h in verdicts)
     n_sig = sum(h == "yes" for *_, h in verdicts)
     systems = ", ".join(sorted({v[0] for v in verdicts}))

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from .speakers import Speakers  # noqa: E402
+from steps.fairness.speakers import Speakers  # noqa: E402
 
 
 def regions_map(
