@@ -1,13 +1,18 @@
 """Multi-talker metrics: DER (hand counts, collar, pyannote), clustering, RTTM, cpWER/ORC-WER
-(brute force, meeteval), turn parsing from token streams, turn counting and turn-token latency."""
+(meeteval against own Hungarian and brute-force solutions), turn parsing from token streams, turn
+counting and turn-token latency."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.optimize import linear_sum_assignment
 
 from steps.multitalker.diarization import (
     DerResult,
@@ -19,9 +24,13 @@ from steps.multitalker.diarization import (
     write_rttm,
 )
 from steps.multitalker.metrics import (
+    MAX_BRUTEFORCE,
+    ZERO,
+    WerCounts,
+    _concat,
+    _edit,
+    _labels,
     cp_wer,
-    cp_wer_bruteforce,
-    cp_wer_meeteval,
     latency_stats,
     meeteval_available,
     orc_wer,
@@ -171,18 +180,78 @@ def test_rttm_round_trip(tmp_path: Path) -> None:
 
 
 # ---- cpWER and ORC-WER -------------------------------------------------------------------------
+def cp_wer_hungarian(reference: Sequence[Turn], hypothesis: Sequence[Turn]) -> WerCounts:
+    """Own cpWER, the cross-check of meeteval's: the cost separates over speaker pairs, so the
+    Hungarian algorithm solves it exactly.  ``assignment`` holds ``(ref_speaker, hyp_speaker)`` pairs,
+    ``None`` on the side of an unmatched speaker."""
+    ref = {k: _concat(v) for k, v in _labels(reference, "speaker", "reference").items()}
+    hyp = {k: _concat(v) for k, v in _labels(hypothesis, "speaker", "hypothesis").items()}
+    rk, hk = sorted(ref, key=str), sorted(hyp, key=str)
+    nr, nh = len(rk), len(hk)
+    if nr + nh == 0:
+        return ZERO
+    pair = {(i, j): _edit(ref[rk[i]], hyp[hk[j]]) for i in range(nr) for j in range(nh)}
+    big = 1e12
+    cost = np.full((nr + nh, nr + nh), big)
+    for (i, j), c in pair.items():
+        cost[i, j] = c.errors
+    for i in range(nr):
+        cost[i, nh + i] = len(ref[rk[i]])  # reference speaker left unmatched: all deleted
+    for j in range(nh):
+        cost[nr + j, j] = len(hyp[hk[j]])  # hypothesis speaker left unmatched: all inserted
+    cost[nr:, nh:] = 0
+    rows, cols = linear_sum_assignment(cost)
+    total, assignment = ZERO, []
+    for r, c in zip(rows, cols, strict=True):
+        if r < nr and c < nh:
+            total += pair[(r, c)]
+            assignment.append((rk[r], hk[c]))
+        elif r < nr:
+            total += _edit(ref[rk[r]], [])
+            assignment.append((rk[r], None))
+        elif c < nh:
+            total += _edit([], hyp[hk[c]])
+            assignment.append((None, hk[c]))
+    return WerCounts(total.errors, total.length, total.ins, total.dels, total.subs, tuple(assignment))
+
+
+def cp_wer_bruteforce(reference: Sequence[Turn], hypothesis: Sequence[Turn]) -> WerCounts:
+    """cpWER by trying every speaker permutation; a reference for tests on tiny sessions."""
+    ref = {k: _concat(v) for k, v in _labels(reference, "speaker", "reference").items()}
+    hyp = {k: _concat(v) for k, v in _labels(hypothesis, "speaker", "hypothesis").items()}
+    n = len(ref) + len(hyp)
+    if math.factorial(n) > MAX_BRUTEFORCE:
+        raise FairstreamError(f"brute-force cpWER with {n} speakers is too slow")
+    rk = [*sorted(ref, key=str), *[None] * len(hyp)]
+    hk = [*sorted(hyp, key=str), *[None] * len(ref)]
+    best: WerCounts | None = None
+    for perm in itertools.permutations(range(n)):
+        tot, assignment = ZERO, []
+        for i, j in enumerate(perm):
+            r, h = rk[i], hk[j]
+            if r is None and h is None:
+                continue
+            tot += _edit(ref[r] if r is not None else [], hyp[h] if h is not None else [])
+            assignment.append((r, h))
+        if best is None or tot.errors < best.errors:
+            best = WerCounts(tot.errors, tot.length, tot.ins, tot.dels, tot.subs, tuple(assignment))
+    return best if best is not None else ZERO
+
+
 def test_cp_wer_hand_computed() -> None:
     ref = [T(0, 1, "A", "a b c"), T(2, 3, "B", "d e"), T(4, 5, "A", "f")]
     # speakers swapped in labels, one substitution, one inserted extra speaker
     hyp = [T(0, 1, "s1", "a b x"), T(2, 3, "s0", "d e"), T(4, 5, "s1", "f"), T(6, 7, "s2", "g h")]
-    res = cp_wer(ref, hyp)
-    assert (res.errors, res.length, res.subs, res.ins, res.dels) == (3, 6, 1, 2, 0)
-    assert set(res.assignment) == {("A", "s1"), ("B", "s0"), (None, "s2")}
-    # a missed speaker counts as deletions
-    res = cp_wer(ref, [T(0, 5, "s0", "a b c f")])
-    assert (res.errors, res.dels) == (2, 2) and ("B", None) in res.assignment
+    for impl in (cp_wer, cp_wer_hungarian):
+        res = impl(ref, hyp)
+        assert (res.errors, res.length, res.subs, res.ins, res.dels) == (3, 6, 1, 2, 0)
+        # a missed speaker counts as deletions
+        res = impl(ref, [T(0, 5, "s0", "a b c f")])
+        assert (res.errors, res.dels) == (2, 2)
+    assert set(cp_wer_hungarian(ref, hyp).assignment) == {("A", "s1"), ("B", "s0"), (None, "s2")}
+    assert ("B", None) in cp_wer_hungarian(ref, [T(0, 5, "s0", "a b c f")]).assignment
     with pytest.raises(FairstreamError):
-        cp_wer(ref, [T(0, 1, None, "a")])
+        cp_wer_hungarian(ref, [T(0, 1, None, "a")])
 
 
 def test_orc_wer_hand_computed() -> None:
@@ -219,7 +288,7 @@ def test_cp_wer_hungarian_equals_bruteforce() -> None:
     rng = random.Random(11)
     for _ in range(150):
         ref, hyp = _random_session(rng)
-        a, b = cp_wer(ref, hyp), cp_wer_bruteforce(ref, hyp)
+        a, b = cp_wer_hungarian(ref, hyp), cp_wer_bruteforce(ref, hyp)
         assert (a.errors, a.length) == (b.errors, b.length), (ref, hyp)
         assert a.errors == a.ins + a.dels + a.subs
 
@@ -231,8 +300,8 @@ def test_cp_and_orc_match_meeteval() -> None:
         ref, hyp = _random_session(rng)
         if not any(t.text for t in ref):
             continue
-        m = cp_wer_meeteval(ref, hyp)
-        assert (cp_wer(ref, hyp).errors, cp_wer(ref, hyp).length) == (m.errors, m.length), (ref, hyp)
+        m, h = cp_wer(ref, hyp), cp_wer_hungarian(ref, hyp)  # meeteval's against our own
+        assert (h.errors, h.length) == (m.errors, m.length), (ref, hyp)
         o = orc_wer_meeteval(ref, hyp)
         b = orc_wer_bruteforce(ref, hyp)
         assert (o.errors, o.length) == (b.errors, b.length), (ref, hyp)

@@ -9,9 +9,8 @@
 - **cpWER** (concatenated minimum-permutation WER; speaker attributed): the words of each
   reference speaker and of each hypothesis speaker label are concatenated in time order and
   speakers are matched one to one with the smallest total errors; unmatched reference speakers
-  count as deletions, unmatched hypothesis speakers as insertions.  The cost separates over
-  pairs, so :func:`cp_wer` solves it exactly with the Hungarian algorithm;
-  :func:`cp_wer_bruteforce` tries every permutation.
+  count as deletions, unmatched hypothesis speakers as insertions.  :func:`cp_wer` is
+  meeteval's; the tests cross-check it with an own Hungarian-algorithm solution and brute force.
 - **turn-count accuracy**: share of sessions (and of channels) whose number of decoded turns
   equals the reference.
 - **turn-token latency**: for each reference turn the nearest decoded turn of the same channel
@@ -31,7 +30,6 @@ from dataclasses import dataclass, field
 
 import kaldialign
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from steps.data.scoring import words
 from steps.utils import FairstreamError
@@ -99,64 +97,6 @@ def _labels(turns: Sequence[Turn], key: str, what: str) -> dict[object, list[Tur
     if any(getattr(t, key) is None for t in turns):
         raise FairstreamError(f"every {what} turn needs a {key} for this metric")
     return group_by(turns, key)
-
-
-# ---- cpWER -----------------------------------------------------------------------------------
-def cp_wer(reference: Sequence[Turn], hypothesis: Sequence[Turn]) -> WerCounts:
-    """cpWER of one session (module doc); ``assignment`` holds ``(ref_speaker, hyp_speaker)`` pairs,
-    ``None`` on the side of an unmatched speaker."""
-    ref = {k: _concat(v) for k, v in _labels(reference, "speaker", "reference").items()}
-    hyp = {k: _concat(v) for k, v in _labels(hypothesis, "speaker", "hypothesis").items()}
-    rk, hk = sorted(ref, key=str), sorted(hyp, key=str)
-    nr, nh = len(rk), len(hk)
-    if nr + nh == 0:
-        return ZERO
-    pair = {(i, j): _edit(ref[rk[i]], hyp[hk[j]]) for i in range(nr) for j in range(nh)}
-    big = 1e12
-    cost = np.full((nr + nh, nr + nh), big)
-    for (i, j), c in pair.items():
-        cost[i, j] = c.errors
-    for i in range(nr):
-        cost[i, nh + i] = len(ref[rk[i]])  # reference speaker left unmatched: all deleted
-    for j in range(nh):
-        cost[nr + j, j] = len(hyp[hk[j]])  # hypothesis speaker left unmatched: all inserted
-    cost[nr:, nh:] = 0
-    rows, cols = linear_sum_assignment(cost)
-    total, assignment = ZERO, []
-    for r, c in zip(rows, cols, strict=True):
-        if r < nr and c < nh:
-            total += pair[(r, c)]
-            assignment.append((rk[r], hk[c]))
-        elif r < nr:
-            total += _edit(ref[rk[r]], [])
-            assignment.append((rk[r], None))
-        elif c < nh:
-            total += _edit([], hyp[hk[c]])
-            assignment.append((None, hk[c]))
-    return WerCounts(total.errors, total.length, total.ins, total.dels, total.subs, tuple(assignment))
-
-
-def cp_wer_bruteforce(reference: Sequence[Turn], hypothesis: Sequence[Turn]) -> WerCounts:
-    """cpWER by trying every speaker permutation; a reference for tests on tiny sessions."""
-    ref = {k: _concat(v) for k, v in _labels(reference, "speaker", "reference").items()}
-    hyp = {k: _concat(v) for k, v in _labels(hypothesis, "speaker", "hypothesis").items()}
-    n = len(ref) + len(hyp)
-    if math.factorial(n) > MAX_BRUTEFORCE:
-        raise FairstreamError(f"brute-force cpWER with {n} speakers is too slow")
-    rk = [*sorted(ref, key=str), *[None] * len(hyp)]
-    hk = [*sorted(hyp, key=str), *[None] * len(ref)]
-    best: WerCounts | None = None
-    for perm in itertools.permutations(range(n)):
-        tot, assignment = ZERO, []
-        for i, j in enumerate(perm):
-            r, h = rk[i], hk[j]
-            if r is None and h is None:
-                continue
-            tot += _edit(ref[r] if r is not None else [], hyp[h] if h is not None else [])
-            assignment.append((r, h))
-        if best is None or tot.errors < best.errors:
-            best = WerCounts(tot.errors, tot.length, tot.ins, tot.dels, tot.subs, tuple(assignment))
-    return best if best is not None else ZERO
 
 
 # ---- ORC-WER ---------------------------------------------------------------------------------
@@ -238,8 +178,8 @@ def orc_wer_meeteval(reference: Sequence[Turn], hypothesis: Sequence[Turn]) -> W
     )
 
 
-def cp_wer_meeteval(reference: Sequence[Turn], hypothesis: Sequence[Turn]) -> WerCounts:
-    """cpWER with ``meeteval.wer.wer.cp.cp_word_error_rate`` (for cross-checks)."""
+def cp_wer(reference: Sequence[Turn], hypothesis: Sequence[Turn]) -> WerCounts:
+    """cpWER of one session (module doc) with ``meeteval.wer.wer.cp.cp_word_error_rate``."""
     from meeteval.wer.wer.cp import cp_word_error_rate
 
     er = cp_word_error_rate(_seglst(reference, "speaker", "s"), _seglst(hypothesis, "speaker", "s"))
