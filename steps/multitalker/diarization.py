@@ -89,26 +89,37 @@ def label_turns(
 
 
 # ---- RTTM ----------------------------------------------------------------------------------
-def rttm_lines(session_id: str, turns: Iterable[Turn]) -> list[str]:
-    """``SPEAKER <file> 1 <start> <dur> <NA> <NA> <speaker> <NA> <NA>`` per turn, by start."""
-    out = []
-    for t in sort_turns(turns):
+def _rttm_turns(session_id: str, turns: Iterable[Turn]) -> list[Turn]:
+    """The session's turns by start, checked for what an RTTM line can hold."""
+    out = sort_turns(turns)
+    for t in out:
         if t.speaker is None:
             raise FairstreamError(f"{session_id}: turn at {t.start:.2f}s has no speaker label")
         if any(c.isspace() for c in t.speaker) or any(c.isspace() for c in session_id):
             raise FairstreamError(f"{session_id}: RTTM fields cannot contain spaces ({t.speaker!r})")
-        out.append(f"SPEAKER {session_id} 1 {t.start:.3f} {t.duration:.3f} <NA> <NA> {t.speaker} <NA> <NA>")
     return out
 
 
 def write_rttm(path: str | Path, sessions: Mapping[str, Iterable[Turn]]) -> None:
-    """One RTTM file for many sessions (sorted by session id), written atomically."""
-    lines = [ln for sid in sorted(sessions) for ln in rttm_lines(sid, sessions[sid])]
-    write_text_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
+    """One RTTM file for many sessions (sorted by session id; ``SPEAKER <session> 1 <start> <dur>
+    <NA> <NA> <speaker> <NA> <NA>``, times to the millisecond), written atomically (meeteval.io)."""
+    from meeteval.io.rttm import RTTM, RTTMLine
+
+    lines = [
+        RTTMLine(
+            filename=sid, begin_time=f"{t.start:.3f}", duration=f"{t.duration:.3f}", speaker_id=t.speaker
+        )
+        for sid in sorted(sessions)
+        for t in _rttm_turns(sid, sessions[sid])
+    ]
+    write_text_atomic(path, RTTM(lines).dumps() if lines else "")
 
 
 def read_rttm(path: str | Path) -> dict[str, list[Turn]]:
-    """Turns per session from an RTTM file (``SPEAKER`` lines only; others are ignored)."""
+    """Turns per session from an RTTM file (``SPEAKER`` lines, parsed by meeteval.io; other line
+    types, which meeteval's parser refuses, are skipped); a bad line is one error naming it."""
+    from meeteval.io.rttm import RTTMLine
+
     out: dict[str, list[Turn]] = {}
     for n, line in enumerate(Path(path).read_text().splitlines(), 1):
         f = line.split()
@@ -117,10 +128,13 @@ def read_rttm(path: str | Path) -> dict[str, list[Turn]]:
         if len(f) < 8:
             raise FairstreamError(f"{path}:{n}: an RTTM SPEAKER line needs at least 8 fields")
         try:
-            start, dur = float(f[3]), float(f[4])
-        except ValueError as e:
+            r = RTTMLine.parse(line, float)
+        except (ValueError, ArithmeticError) as e:
             raise FairstreamError(f"{path}:{n}: bad start/duration {f[3]!r} {f[4]!r}") from e
-        out.setdefault(f[1], []).append(Turn(start=start, end=start + dur, speaker=f[7]))
+        start = float(r.begin_time)
+        out.setdefault(r.filename, []).append(
+            Turn(start=start, end=start + float(r.duration), speaker=r.speaker_id)
+        )
     return {k: sort_turns(v) for k, v in out.items()}
 
 
