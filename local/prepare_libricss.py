@@ -48,7 +48,7 @@ from lhotse.supervision import SupervisionSegment
 from tqdm import tqdm
 
 from local.make_sessions import MAX_TALKERS
-from local.prepare_librimix import finish_split, open_recording, session_cut
+from local.session_corpora import finish_split, open_recording, session_cut
 from steps.data.features import FbankConf
 from steps.utils import FairstreamError, stage_output, write_json_atomic
 from steps.utils.cli import CONTEXT, step_main

@@ -42,35 +42,29 @@ local/prepare_libricss.py.
 from __future__ import annotations
 
 import csv
-import json
 import logging
-import multiprocessing as mp
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 import soundfile as sf
-from lhotse import CutSet, load_manifest
-from lhotse.audio import AudioSource, Recording
-from lhotse.cut import Cut, MonoCut
+from lhotse.cut import Cut
 from lhotse.supervision import SupervisionSegment
 from tqdm import tqdm
 
-from local.make_sessions import MAX_TALKERS, session_info
+from local.make_sessions import MAX_TALKERS
 from local.prepare_librispeech import read_speakers
-from steps.data.features import FbankConf, ShardJob, compute_shard
-from steps.multitalker.turns import activity, spans, turns_from_cut
-from steps.utils import FairstreamError, StageDir, save_manifest_atomic, stage_output, write_json_atomic
+from local.session_corpora import finish_split, open_recording, session_cut
+from steps.data.features import FbankConf
+from steps.utils import FairstreamError, stage_output, write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import load_dataclass, to_dict
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 PARTS = {"train-100": "train", "train-360": "train", "dev": "dev", "test": "test"}  # part -> split
 LIBRISPEECH_PART = {
     "train-100": "train-clean-100",
@@ -80,7 +74,6 @@ LIBRISPEECH_PART = {
 }
 UTT_RE = re.compile(r"^\d+-\d+-\d+$")
 TOLERANCE = 0.01  # seconds: one feature frame of slack between a source and its mixture
-SHARD_HOURS = 1.0  # fbank shards hold at most this much audio (and FbankConf.shard_size cuts)
 SKIP_KEYS = (  # reasons a mixture is skipped (all reported in stats.json, zeros included)
     "missing_audio",
     "corrupt_audio",
@@ -339,212 +332,6 @@ def find_librispeech(path: Path) -> Path:
     if not any((path / p).is_dir() for p in LIBRISPEECH_PART.values()) and (path / "LibriSpeech").is_dir():
         return path / "LibriSpeech"
     return path
-
-
-# ---- shared with local/prepare_libricss.py ----------------------------------------------------
-
-
-def open_recording(
-    path: Path,
-    rec_id: str,
-    where: str,
-    skipped: Counter,
-    resampled: list[str],
-    logger: logging.Logger = log,
-) -> Recording | None:
-    """The recording of an audio file at 16 kHz, or ``None`` (one warning line, counted) if it is
-    missing or unreadable.  Other rates get a resampling transform (warned and counted)."""
-    if not path.is_file():
-        logger.warning("%s: missing audio %s, skipped", where, path)
-        skipped["missing_audio"] += 1
-        return None
-    try:
-        info = sf.info(str(path))
-        if info.frames <= 0 or info.samplerate <= 0:
-            raise ValueError("no samples")
-    except Exception as e:  # noqa: BLE001 - libsndfile raises several types
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        logger.warning("%s: unreadable audio %s (%s), skipped", where, path, msg)
-        skipped["corrupt_audio"] += 1
-        return None
-    rec = Recording(
-        id=rec_id,
-        sources=[AudioSource(type="file", channels=list(range(info.channels)), source=str(path.absolute()))],
-        sampling_rate=info.samplerate,
-        num_samples=info.frames,
-        duration=info.frames / info.samplerate,
-    )
-    if info.samplerate != SAMPLE_RATE:
-        logger.warning(
-            "%s: %s has %d Hz, resampled to %d Hz on load", where, path, info.samplerate, SAMPLE_RATE
-        )
-        resampled.append(str(path))
-        rec = rec.resample(SAMPLE_RATE)
-    return rec
-
-
-def session_cut(rec: Recording, sups: Sequence[SupervisionSegment], channel: int = 0) -> MonoCut:
-    """A cut over the whole recording (one channel) holding all its supervisions by start time."""
-    return MonoCut(
-        id=rec.id,
-        start=0.0,
-        duration=rec.duration,
-        channel=channel,
-        recording=rec,
-        supervisions=sorted(sups, key=lambda s: (s.start, s.end, s.id)),
-    )
-
-
-def over_limit(cut: Cut, limit: int = MAX_TALKERS) -> tuple[int, float]:
-    """Peak number of simultaneous talkers and the seconds with more than ``limit`` of them."""
-    segs = activity(spans(turns_from_cut(cut)))
-    peak = max((n for _, _, n in segs), default=0)
-    return peak, sum(e - s for s, e, n in segs if n > limit)
-
-
-def drop_over_limit(
-    cuts: Iterable[Cut], split: str, logger: logging.Logger = log
-) -> tuple[list[Cut], dict[str, dict[str, float]]]:
-    """Sessions the two-channel model can take, and the excluded ones (one warning line each)."""
-    kept, excluded = [], {}
-    for c in cuts:
-        peak, secs = over_limit(c)
-        if peak > MAX_TALKERS:
-            logger.warning(
-                "%s/%s: %d talkers at once for %.2f s; excluded (the model takes at most %d)",
-                split,
-                c.id,
-                peak,
-                secs,
-                MAX_TALKERS,
-            )
-            excluded[c.id] = {"max_talkers": peak, "seconds_over_limit": round(secs, 3)}
-        else:
-            kept.append(c)
-    return kept, excluded
-
-
-def _shards(cuts: Sequence[Cut], conf: FbankConf) -> list[list[Cut]]:
-    """Consecutive groups of at most ``shard_size`` cuts and ``SHARD_HOURS`` of audio (fixed by
-    the cut list alone, so a resumed run finds the same shards whatever ``-j`` is)."""
-    out: list[list[Cut]] = [[]]
-    secs = 0.0
-    for c in cuts:
-        if out[-1] and (len(out[-1]) >= conf.shard_size or secs + c.duration > SHARD_HOURS * 3600):
-            out.append([])
-            secs = 0.0
-        out[-1].append(c)
-        secs += c.duration
-    return [s for s in out if s]
-
-
-def add_fbank(
-    out: StageDir, split: str, cuts: Sequence[Cut], conf: FbankConf, num_jobs: int
-) -> tuple[list[Cut], list[str]]:
-    """The cuts with fbank stored in ``OUT_DIR/feats_<split>.<shard>.lca`` (steps/data/features.py's
-    shard worker: resumable by shard; cuts whose audio fails to load are skipped and returned)."""
-    shards = _shards(cuts, conf)
-    jobs = []
-    for i, part in enumerate(shards):
-        if (out.path / f"cuts_{split}.{i:05d}.jsonl.gz").is_file():
-            continue  # finished by a killed run with the same config
-        src = out.path / "shards" / f"in_{split}.{i:05d}.jsonl.gz"
-        save_manifest_atomic(CutSet.from_cuts(part), src)
-        jobs.append(ShardJob(split, i, src, out.path, out.out, conf))
-    if len(jobs) < len(shards):
-        log.info("%s fbank: resuming, %d of %d shards done", split, len(shards) - len(jobs), len(shards))
-    if num_jobs <= 1 or len(jobs) <= 1:
-        for job in tqdm(jobs, desc=f"{split} fbank", unit="shard"):
-            compute_shard(job)
-    else:
-        with mp.get_context("spawn").Pool(min(num_jobs, len(jobs))) as pool:
-            for _ in tqdm(pool.imap_unordered(compute_shard, jobs), total=len(jobs), desc=f"{split} fbank"):
-                pass
-    done: list[Cut] = []
-    skipped: list[str] = []
-    for i in range(len(shards)):
-        done += list(load_manifest(out.path / f"cuts_{split}.{i:05d}.jsonl.gz"))
-        skipped += json.loads((out.path / f"feats_{split}.{i:05d}.json").read_text())["skipped"]
-    for i in range(len(shards)):
-        (out.path / f"cuts_{split}.{i:05d}.jsonl.gz").unlink()
-        (out.path / f"feats_{split}.{i:05d}.json").unlink()
-    for p in (out.path / "shards").glob(f"in_{split}.*"):
-        p.unlink()
-    if (out.path / "shards").is_dir() and not any((out.path / "shards").iterdir()):
-        (out.path / "shards").rmdir()
-    return done, skipped
-
-
-def summary(cuts: Sequence[Cut]) -> dict[str, Any]:
-    """Sessions, hours, speakers and overlap of a split (local/make_sessions.py's measures)."""
-    infos = [session_info(c) for c in cuts]
-    ratios = [i["overlap_ratio"] for i in infos]
-    return {
-        "sessions": len(cuts),
-        "hours": round(sum(i["duration"] for i in infos) / 3600, 4),
-        "speech_hours": round(sum(i["speech"] for i in infos) / 3600, 4),
-        "supervisions": sum(len(c.supervisions) for c in cuts),
-        "distinct_speakers": len({s.speaker for c in cuts for s in c.supervisions}),
-        "speakers_per_session": {
-            str(k): v for k, v in sorted(Counter(int(i["speakers"]) for i in infos).items())
-        },
-        "overlap_ratio": {
-            "mean": round(float(np.mean(ratios)), 4),
-            "min": round(min(ratios), 4),
-            "max": round(max(ratios), 4),
-        },
-        "max_talkers": max(int(i["max_talkers"]) for i in infos),
-    }
-
-
-def finish_split(
-    out: StageDir,
-    split: str,
-    cuts: list[Cut],
-    skipped: Counter,
-    resampled: list[str],
-    fconf: FbankConf | None,
-    num_jobs: int,
-    where: str,
-    skip_keys: Sequence[str],
-    logger: logging.Logger = log,
-) -> dict[str, Any]:
-    """Exclude sessions with > 2 talkers at once, add fbank, write ``sessions_<split>.jsonl.gz``;
-    returns the split's stats (a split left empty is an error)."""
-    cuts, excluded = drop_over_limit(cuts, split, logger)
-    fbank_skipped: list[str] = []
-    if cuts and fconf is not None:
-        cuts, fbank_skipped = add_fbank(out, split, cuts, fconf, num_jobs)
-    if not cuts:
-        raise FairstreamError(f"{where}: no usable sessions for the {split} split (see the warnings above)")
-    save_manifest_atomic(CutSet.from_cuts(cuts), out.path / f"sessions_{split}.jsonl.gz")
-    counts = {k: 0 for k in skip_keys}
-    counts.update(skipped)
-    st = {
-        **summary(cuts),
-        "skipped": dict(sorted(counts.items())),
-        "resampled": len(resampled),
-        "resampled_files": resampled[:50],
-        "excluded_over_two_talkers": len(excluded),
-        "excluded_sessions": excluded,
-        "fbank": fconf is not None,
-        "fbank_skipped": fbank_skipped,
-    }
-    n_skip = sum(skipped.values())
-    logger.info(
-        "%s: %d sessions (%.3f h), %d skipped%s, %d excluded (> %d talkers at once), %d resampled%s",
-        split,
-        st["sessions"],
-        st["hours"],
-        n_skip,
-        f" {dict(skipped)}" if n_skip else "",
-        len(excluded),
-        MAX_TALKERS,
-        len(resampled),
-        f", {len(fbank_skipped)} without fbank (unreadable)" if fbank_skipped else "",
-    )
-    return st
-
 
 if __name__ == "__main__":
     main()

@@ -13,9 +13,11 @@ import logging
 import multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from lhotse import CutSet, Fbank, FbankConfig, LilcomChunkyWriter, load_manifest
+from lhotse.cut import Cut
 from lhotse.features.base import Features
 from tqdm import tqdm
 
@@ -107,49 +109,72 @@ def compute_shard(job: ShardJob) -> dict[str, object]:
     return info
 
 
-def compute_fbank(in_dir: Path, out: StageDir, conf: FbankConf, num_jobs: int) -> dict[str, dict]:
-    """Fbank for every ``cuts_<split>.jsonl.gz`` of ``in_dir``; resumes finished shards."""
+def run_shards(
+    out: StageDir, shards: dict[str, list[list[Cut]]], conf: FbankConf, num_jobs: int, desc: str = "fbank"
+) -> dict[str, tuple[list[Cut], dict[str, Any]]]:
+    """The one sharded fbank driver: features of every split's shards (lists of cuts) into
+    ``feats_<split>.<shard>.lca``, shards in ``num_jobs`` worker processes, a shard already
+    finished by a killed run with the same config kept.  Per split: the cuts with features (shard
+    order) and ``{"skipped": ids of unreadable cuts, "resampled": count}``.  Temporary shard
+    manifests are removed; ``feats_<split>.<shard>.json`` keep each shard's counts."""
     jobs: list[ShardJob] = []
-    shards: dict[str, list[int]] = {}
-    for split in splits_in(in_dir):
-        cuts = load_cuts(in_dir, split).to_eager()
-        n_shards = max(1, -(-len(cuts) // conf.shard_size))
-        shards[split] = list(range(n_shards))
-        for i, part in enumerate(cuts.split(n_shards) if n_shards > 1 else [cuts]):
+    for split, parts in shards.items():
+        for i, part in enumerate(parts):
             if (out.path / f"cuts_{split}.{i:05d}.jsonl.gz").is_file():
                 continue
             src = out.path / "shards" / f"in_{split}.{i:05d}.jsonl.gz"
-            save_manifest_atomic(part, src)
+            save_manifest_atomic(CutSet.from_cuts(part), src)
             jobs.append(ShardJob(split, i, src, out.path, out.out, conf))
     total = sum(len(v) for v in shards.values())
     if total - len(jobs):
         log.info("resuming: %d of %d shards already finished", total - len(jobs), total)
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(max(1, num_jobs)) as pool:
-        for _ in tqdm(
-            pool.imap_unordered(compute_shard, jobs), total=len(jobs), desc="fbank", unit="shard"
-        ):
-            pass
-    report: dict[str, dict] = {}
-    for split, idx in shards.items():
-        parts = [load_manifest(out.path / f"cuts_{split}.{i:05d}.jsonl.gz") for i in idx]
-        infos = [json.loads((out.path / f"feats_{split}.{i:05d}.json").read_text()) for i in idx]
-        skipped = [c for info in infos for c in info["skipped"]]
-        merged = CutSet.from_cuts(c for p in parts for c in p)
-        save_manifest_atomic(merged, out.path / f"cuts_{split}.jsonl.gz")
-        for i in idx:
+    if num_jobs <= 1 or len(jobs) <= 1:
+        for job in tqdm(jobs, desc=desc, unit="shard"):
+            compute_shard(job)
+    else:
+        with mp.get_context("spawn").Pool(min(num_jobs, len(jobs))) as pool:
+            for _ in tqdm(pool.imap_unordered(compute_shard, jobs), total=len(jobs), desc=desc, unit="shard"):
+                pass
+    result = {}
+    for split, parts in shards.items():
+        done: list[Cut] = []
+        info: dict[str, Any] = {"skipped": [], "resampled": 0}
+        for i in range(len(parts)):
+            done += list(load_manifest(out.path / f"cuts_{split}.{i:05d}.jsonl.gz"))
+            shard = json.loads((out.path / f"feats_{split}.{i:05d}.json").read_text())
+            info["skipped"] += shard["skipped"]
+            info["resampled"] += int(shard["resampled"])
+        for i in range(len(parts)):
             (out.path / f"cuts_{split}.{i:05d}.jsonl.gz").unlink()
+        result[split] = (done, info)
+    scratch = out.path / "shards"
+    for p in scratch.glob("in_*"):
+        p.unlink()
+    if scratch.is_dir() and not any(scratch.iterdir()):
+        scratch.rmdir()
+    return result
+
+
+def compute_fbank(in_dir: Path, out: StageDir, conf: FbankConf, num_jobs: int) -> dict[str, dict]:
+    """Fbank for every ``cuts_<split>.jsonl.gz`` of ``in_dir``; resumes finished shards."""
+    shards: dict[str, list[list[Cut]]] = {}
+    for split in splits_in(in_dir):
+        cuts = load_cuts(in_dir, split).to_eager()
+        n_shards = max(1, -(-len(cuts) // conf.shard_size))
+        shards[split] = [list(p) for p in (cuts.split(n_shards) if n_shards > 1 else [cuts])]
+    report: dict[str, dict] = {}
+    for split, (done, info) in run_shards(out, shards, conf, num_jobs).items():
+        merged = CutSet.from_cuts(done)
+        save_manifest_atomic(merged, out.path / f"cuts_{split}.jsonl.gz")
+        skipped = info["skipped"]
         report[split] = {
             "cuts": len(merged),
             "skipped": len(skipped),
             "skipped_ids": skipped[:50],
-            "resampled": sum(int(info["resampled"]) for info in infos),
+            "resampled": info["resampled"],
         }
         if skipped:
             log.warning("%s: skipped %d cut(s) with unreadable audio", split, len(skipped))
         log.info("%s: %d cuts with features", split, len(merged))
-    for p in (out.path / "shards").glob("*"):
-        p.unlink()
-    (out.path / "shards").rmdir()
     write_json_atomic(out.path / "report.json", report)
     return report
