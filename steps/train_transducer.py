@@ -14,7 +14,8 @@ from pathlib import Path
 
 import click
 
-from steps.nnet.trainer import Trainer, barrier, init_distributed
+from steps.nnet.distributed import barrier, init_distributed
+from steps.nnet.trainer import Trainer
 from steps.tasks import load_train_conf
 from steps.utils import FairstreamError, StageComplete, require_complete, stage_output
 from steps.utils.cli import CONTEXT, step_main

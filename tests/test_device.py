@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
+from steps.nnet.distributed import DistInfo
 from steps.nnet.search import GreedySearch, ModifiedBeamSearch
 from steps.nnet.streaming import TransducerDecoder
-from steps.nnet.trainer import DistInfo, Trainer
+from steps.nnet.trainer import Trainer
 from steps.rnnt.backends import BackendUnavailableError, available_backends, resolve_for, supports_cuda
 from steps.tasks import load_train_conf
 from steps.utils import FairstreamError

@@ -292,7 +292,7 @@ def test_shipped_configs_build_and_match_the_lstm_budget() -> None:
 
 def test_feature_stats_match_numpy_and_reach_the_front_end(tiny_fbank: Path) -> None:
     from steps.data.manifests import load_cuts
-    from steps.nnet.trainer import feature_stats, set_feature_stats
+    from steps.nnet.normalization import feature_stats, set_feature_stats
 
     cuts = list(load_cuts(tiny_fbank, "train"))
     mean, std = feature_stats(cuts, max_cuts=5)

@@ -19,9 +19,10 @@ from steps.data.manifests import load_cuts
 from steps.fairness.selection import copies_needed, is_bottom, oversample
 from steps.nnet.checkpoint import LATEST, load_checkpoint, save_checkpoint
 from steps.nnet.data import DataConf, make_train_loader
+from steps.nnet.distributed import DistInfo
 from steps.nnet.ewc import EwcPenalty, diagonal_fisher, save_fisher, transducer_objective
 from steps.nnet.task import Task
-from steps.nnet.trainer import DistInfo, TrainConf, Trainer, build_regularizers
+from steps.nnet.trainer import TrainConf, Trainer, build_regularizers
 from steps.nnet.transducer import ModelConf, Transducer
 from steps.reports.mitigation import Labels, System, evaluate, render, seed_direction
 from steps.tasks import load_train_conf

@@ -8,7 +8,6 @@ rank-sharded sampler.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,6 +33,9 @@ from steps.utils.device import autocast, set_training_threads
 
 from .checkpoint import LATEST, epoch_checkpoints, load_checkpoint, save_checkpoint
 from .data import DataConf, make_train_loader
+from .distributed import DistInfo
+from .model_info import MODEL_INFO, model_info
+from .normalization import feature_stats, set_feature_stats
 from .schedule import warmup_stable_decay
 from .task import Task
 from .validation import Validator, append_record, fixed_subset
@@ -99,37 +101,6 @@ def loss_scales(step: int, conf: TrainConf) -> tuple[float, float]:
     """(simple, pruned) weights: the pruned loss is trusted only once alignments settle."""
     t = min(1.0, step / max(1, conf.loss_warmup_steps))
     return 1.0 - t * (1.0 - conf.simple_loss_scale), 0.1 + 0.9 * t
-
-
-@dataclass
-class DistInfo:
-    world_size: int = 1
-    rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: torch.device | None = None) -> DistInfo:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return DistInfo()
-    import torch.distributed as dist
-
-    backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
-    if backend == "nccl":
-        torch.cuda.set_device(device)  # each rank on its own GPU before the first collective
-    if not dist.is_initialized():
-        dist.init_process_group(backend)
-    return DistInfo(world, dist.get_rank())
-
-
-def barrier(d: DistInfo) -> None:
-    if d.world_size > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
 
 
 class Trainer:
@@ -204,33 +175,6 @@ class Trainer:
         subset = fixed_subset(cuts, c.valid_cuts)
         log.info("validation every %d updates on %d %s cuts", c.valid_every, len(subset), c.valid_split)
         return Validator(subset, self.tokenizer, prune_range=c.prune_range)
-
-    def model_info(self, summary: dict[str, Any]) -> dict[str, Any]:
-        """What reports need about the trained model, so that they never rebuild it from a config:
-        size, encoder compute per second of audio, and what the training cost."""
-        from .flops import encoder_flops_per_second
-
-        encoder = getattr(self.model, "encoder", None)
-        flops = None
-        if encoder is not None:
-            try:  # a fresh CPU copy of the architecture: the dense cost, whatever gates were learnt
-                fresh = self.task.build_model(self.conf.model, self.tokenizer.vocab_size).encoder
-                flops = encoder_flops_per_second(fresh)
-            except Exception as e:  # noqa: BLE001 - a FLOP count must not lose a finished training
-                log.warning("no encoder FLOP count: %s", e)
-        enc_params = sum(p.numel() for p in encoder.parameters()) if encoder is not None else None
-        return {
-            "encoder": self.conf.model.get("encoder"),
-            "task": self.task.name,
-            "parameters": self.num_params,
-            "encoder_parameters": enc_params,
-            "encoder_flops_per_second": flops,
-            "subsampling": getattr(encoder, "subsampling", None),
-            "device": str(self.device),
-            "precision": self.precision,
-            **{k: summary[k] for k in ("steps", "epochs", "train_seconds", "threads", "core_minutes",
-                                       "audio_seconds", "world_size")},
-        }  # fmt: skip
 
     def core_minutes(self) -> float:
         """Training compute so far: wall time x threads x processes (validation excluded)."""
@@ -497,7 +441,9 @@ class Trainer:
         }
         if self.dist.main:
             write_json_atomic(self.out / "train_stats.json", summary)
-            write_json_atomic(self.out / MODEL_INFO, self.model_info(summary))
+            info = model_info(self.model, self.task, self.conf.model, self.tokenizer.vocab_size, summary,
+                              device=self.device, precision=self.precision)  # fmt: skip
+            write_json_atomic(self.out / MODEL_INFO, info)
             if summary["skipped_short_utterances"]:
                 log.warning(
                     "skipped %d utterance(s) with fewer frames than tokens",
@@ -506,41 +452,12 @@ class Trainer:
         return summary
 
 
-MODEL_INFO = "model_info.json"
-
-
 def add_gradient(model: nn.Module, term: torch.Tensor) -> None:
     """Add ``term``'s gradient to ``.grad`` without a second backward (which DDP would refuse)."""
     params = [p for p in model.parameters() if p.requires_grad]
     for p, g in zip(params, torch.autograd.grad(term, params, allow_unused=True), strict=True):
         if g is not None:
             p.grad = g if p.grad is None else p.grad + g
-
-
-def feature_stats(cuts: Any, max_cuts: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-dimension mean and std of the features of up to ``max_cuts`` evenly spaced cuts."""
-    cuts = list(cuts)
-    step = max(1, len(cuts) // max_cuts)
-    total, total_sq, frames = 0.0, 0.0, 0
-    for cut in cuts[::step][:max_cuts]:
-        f = torch.from_numpy(cut.load_features()).double()
-        total = total + f.sum(0)
-        total_sq = total_sq + (f * f).sum(0)
-        frames += f.shape[0]
-    if frames == 0:
-        raise FairstreamError("no training features to compute the feature mean / std from")
-    mean = total / frames
-    std = (total_sq / frames - mean * mean).clamp(min=0).sqrt()
-    log.info("feature normalisation from %d frames: mean %.2f, std %.2f (averaged over dims)",
-             frames, float(mean.mean()), float(std.mean()))  # fmt: skip
-    return mean.float(), std.float()
-
-
-def set_feature_stats(model: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
-    """Hand the statistics to every front end that normalises its input."""
-    for m in model.modules():
-        if hasattr(m, "set_feature_stats") and m is not model:
-            m.set_feature_stats(mean, std)
 
 
 def build_regularizers(conf: dict[str, Any], model: nn.Module) -> dict[str, Any]:
