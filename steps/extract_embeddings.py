@@ -20,6 +20,7 @@ from steps.sv.train import FINAL
 from steps.utils import FairstreamError, file_digest, require_complete, stage_output, write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import load_dataclass, to_dict
+from steps.utils.device import device_option, resolve_device
 
 
 @click.command(context_settings=CONTEXT)
@@ -33,8 +34,11 @@ from steps.utils.config import load_dataclass, to_dict
 )
 @click.option("--splits", default="", help="Comma-separated splits (default: every cuts_<split> in IN_DIR).")
 @click.option("--force", is_flag=True, help="Redo even if OUT_DIR is complete.")
+@device_option
 @step_main
-def main(in_dir: Path, out_dir: Path, model_dir: Path, conf: Path | None, splits: str, force: bool) -> None:
+def main(
+    in_dir: Path, out_dir: Path, model_dir: Path, conf: Path | None, splits: str, force: bool, device: str
+) -> None:
     """Embed every cut of IN_DIR (fbank cuts) with the extractor in --model-dir into OUT_DIR."""
     require_complete(in_dir, "feature")
     require_complete(model_dir, "model")
@@ -52,7 +56,8 @@ def main(in_dir: Path, out_dir: Path, model_dir: Path, conf: Path | None, splits
     }
     with stage_output(out_dir, resolved, force) as out:
         torch.set_num_threads(cfg.num_threads)
-        extractor = load_extractor(model_dir)
+        # where it runs, not what it computes: not in the config
+        extractor = load_extractor(model_dir).to(resolve_device(device))
         report = {s: extract_split(load_cuts(in_dir, s), s, extractor, out, cfg) for s in wanted}
         report["embed_dim"] = extractor.conf.embed_dim
         write_json_atomic(out.path / "report.json", report)

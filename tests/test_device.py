@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
@@ -105,3 +106,16 @@ def test_cuda_without_gpu_is_one_line(tiny_fbank: Path, tiny_lang: Path, tmp_pat
                     "--lang-dir", tiny_lang, "--device", "cuda", check=False)  # fmt: skip
     assert proc.returncode == 1 and "no CUDA GPU is available" in proc.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_speaker_embedding_runs_on_the_extractors_device() -> None:
+    """Embedding extraction (``--device``) feeds the extractor on its own device and returns numpy."""
+    from steps.sv.extract import embed_features
+    from steps.sv.model import ExtractorConf, TdnnExtractor
+
+    extractor = TdnnExtractor(ExtractorConf(feat_dim=20, embed_dim=8)).eval()
+    feats = np.random.default_rng(0).normal(size=(150, 20)).astype(np.float32)
+    with torch.no_grad(), DeviceLog() as seen:
+        emb = embed_features(extractor, feats, max_frames=100)  # two windows, averaged
+    assert isinstance(emb, np.ndarray) and emb.shape == (8,)
+    assert seen.devices == {next(extractor.parameters()).device}

@@ -102,7 +102,8 @@ def embed_features(extractor: TdnnExtractor, feats: np.ndarray, max_frames: int 
             w = feats[s : s + max_frames]
             if w.shape[0] < extractor.min_frames:
                 w = _pad_to(w, extractor.min_frames)
-            parts.append(extractor(torch.from_numpy(w)[None])[0].numpy())
+            x = torch.from_numpy(w)[None].to(next(extractor.parameters()).device)
+            parts.append(extractor(x)[0].cpu().numpy())
             weights.append(min(max_frames, feats.shape[0] - s))
     if len(parts) == 1:
         return parts[0]
