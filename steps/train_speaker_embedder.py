@@ -20,6 +20,7 @@ from steps.sv.train import SvTrainConf, SvTrainer
 from steps.utils import require_complete, stage_output
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import load_dataclass, to_dict
+from steps.utils.device import device_option, resolve_device
 
 
 @click.command(context_settings=CONTEXT)
@@ -35,14 +36,23 @@ from steps.utils.config import load_dataclass, to_dict
 @click.option("--seed", type=int, default=None, help="Override the config's seed.")
 @click.option("--max-steps", type=int, default=None, help="Override the config's max_steps.")
 @click.option("--force", is_flag=True, help="Start afresh even if OUT_DIR holds another config.")
+@device_option
 @step_main
 def main(
-    in_dir: Path, out_dir: Path, conf: Path, split: str, seed: int | None, max_steps: int | None, force: bool
+    in_dir: Path,
+    out_dir: Path,
+    conf: Path,
+    split: str,
+    seed: int | None,
+    max_steps: int | None,
+    force: bool,
+    device: str,
 ) -> None:
     """Train a speaker embedder on IN_DIR (fbank cuts) into OUT_DIR (checkpoints, extractor.pt)."""
     require_complete(in_dir, "feature")
     cfg = load_dataclass(SvTrainConf, conf, seed=seed, max_steps=max_steps)
     cfg.validate()
+    dev = resolve_device(device)  # where it runs, not what it trains: not in the config
     # sub-blocks fully resolved, so a changed default also changes the digest
     resolved = {
         "input": str(in_dir),
@@ -54,7 +64,7 @@ def main(
     }
     with stage_output(out_dir, resolved, force) as out:
         bank = FeatureBank(load_cuts(in_dir, split), cfg.batch_conf().min_utt_frames)
-        trainer = SvTrainer(cfg, bank, out.path)
+        trainer = SvTrainer(cfg, bank, out.path, device=dev)
         trainer.maybe_resume()
         trainer.train()
 

@@ -119,3 +119,24 @@ def test_speaker_embedding_runs_on_the_extractors_device() -> None:
         emb = embed_features(extractor, feats, max_frames=100)  # two windows, averaged
     assert isinstance(emb, np.ndarray) and emb.shape == (8,)
     assert seen.devices == {next(extractor.parameters()).device}
+
+
+def test_speaker_embedder_training_step_stays_on_the_models_device(tiny_fbank: Path, tmp_path: Path) -> None:
+    """Every tensor of an ARW training step (extractor, heads, pair loss, adversary, cluster
+    assignment) is on the trainer's device; the embedding memory and its k-means stay on the CPU."""
+    from steps.data.manifests import load_cuts
+    from steps.sv.data import FeatureBank
+    from steps.sv.train import SvTrainConf, SvTrainer
+    from steps.utils.config import from_dict
+    from tests.test_sv_pipeline import _conf
+
+    bank = FeatureBank(load_cuts(tiny_fbank, "train"), 20)
+    device = resolve_device("auto")
+    conf = from_dict(SvTrainConf, _conf("pairwise_sum", am_fraction=0.0))  # pairs from the first step
+    trainer = SvTrainer(conf, bank, tmp_path, device=device)
+    trainer.clusters.update(torch.arange(len(bank)), torch.randn(len(bank), trainer.clusters.memory.shape[1]))
+    trainer.clusters.refit()
+    with DeviceLog() as seen:
+        stats = trainer.train_step()
+    assert stats is not None and "pair_loss" in stats
+    assert seen.devices == {device}

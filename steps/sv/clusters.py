@@ -26,7 +26,9 @@ class ClusterMemory:
         self.fits = 0
 
     def update(self, index: torch.Tensor, emb: torch.Tensor) -> None:
-        self.memory[index] = F.normalize(emb.detach().float(), dim=1)
+        """Store a batch's embeddings (memory and k-means stay on the CPU, whatever the model's device)."""
+        index = index.cpu()
+        self.memory[index] = F.normalize(emb.detach().float(), dim=1).cpu()
         self.filled[index] = True
 
     def refit(self) -> None:
@@ -43,8 +45,8 @@ class ClusterMemory:
     def assign(self, emb: torch.Tensor) -> torch.Tensor:
         """Nearest-centroid cluster of each embedding (all zeros before the first fit)."""
         if self.centroids is None:
-            return torch.zeros(len(emb), dtype=torch.int64)
-        return (F.normalize(emb.detach().float(), dim=1) @ self.centroids.t()).argmax(dim=1)
+            return torch.zeros(len(emb), dtype=torch.int64, device=emb.device)
+        return (F.normalize(emb.detach().float(), dim=1) @ self.centroids.to(emb.device).t()).argmax(dim=1)
 
     def state_dict(self) -> dict[str, Any]:
         return {"memory": self.memory, "filled": self.filled, "centroids": self.centroids, "fits": self.fits}

@@ -47,7 +47,7 @@ class PairScorer(nn.Module):
 
 def batch_pairs(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Indices (i, j), i < j, of every pair in the batch and whether it is a target pair."""
-    i, j = torch.triu_indices(len(labels), len(labels), offset=1)
+    i, j = torch.triu_indices(len(labels), len(labels), offset=1, device=labels.device)
     return i, j, labels[i] == labels[j]
 
 

@@ -95,9 +95,12 @@ def lr_factor(step: int, conf: SvTrainConf) -> float:
 
 
 class SvTrainer:
-    def __init__(self, conf: SvTrainConf, bank: FeatureBank, out_dir: Path) -> None:
+    def __init__(
+        self, conf: SvTrainConf, bank: FeatureBank, out_dir: Path, device: torch.device | None = None
+    ) -> None:
         conf.validate()
         self.conf = conf
+        self.device = device or torch.device("cpu")  # how the run executes: not in the config
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         set_training_threads(conf.num_threads)
@@ -112,6 +115,8 @@ class SvTrainer:
         self.model = TdnnExtractor(mconf)
         self.head = AmSoftmaxHead(mconf.embed_dim, len(bank.speakers), conf.am_margin, conf.am_scale)
         self.scorer = PairScorer()
+        for m in (self.model, self.head, self.scorer):
+            m.to(self.device)
         params = [*self.model.parameters(), *self.head.parameters(), *self.scorer.parameters()]
         self.opt = torch.optim.AdamW(params, lr=conf.lr, weight_decay=conf.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, conf))
@@ -121,6 +126,8 @@ class SvTrainer:
         torch.manual_seed(derive_seed(conf.seed, "sv-adversary"))
         self.adversary = build_adversary(self.arw, mconf.embed_dim)
         torch.set_rng_state(gen_state)
+        if self.adversary is not None:
+            self.adversary.to(self.device)
         self.adv_opt = (
             torch.optim.Adam(self.adversary.parameters(), lr=self.arw.lr)
             if self.adversary is not None
@@ -182,8 +189,9 @@ class SvTrainer:
         conf = self.conf
         batch = self.sampler.next()
         self.model.train()
-        emb = self.model(batch.feats)
-        am_loss, acc = self.head(emb, batch.labels)
+        feats, labels = batch.feats.to(self.device), batch.labels.to(self.device)
+        emb = self.model(feats)
+        am_loss, acc = self.head(emb, labels)
         stats = {"am_loss": am_loss.item(), "acc": acc.item()}
         pairwise = self.step >= conf.am_steps
         if (
@@ -194,7 +202,7 @@ class SvTrainer:
             self.clusters.refit()
         loss = am_loss
         if pairwise:
-            i, j, same = batch_pairs(batch.labels)
+            i, j, same = batch_pairs(labels)
             losses = pair_losses(emb, i, j, same, self.scorer)
             weights = None
             cluster = None
