@@ -40,6 +40,7 @@ from steps.reports.cca import convergence_note, format_tables, plot_tradeoff, re
 from steps.utils import FairstreamError, read_config, require_complete, write_json_atomic
 from steps.utils.atomic import write_text_atomic
 from steps.utils.cli import CONTEXT, step_main
+from steps.utils.device import device_option, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +129,14 @@ class Tally:
 
 
 def time_forward(encoder: torch.nn.Module, feats: torch.Tensor, lens: torch.Tensor, repeats: int) -> float:
+    """Best wall time of ``repeats`` forward passes (a GPU is synchronised before the clock stops)."""
+    sync = torch.cuda.synchronize if feats.is_cuda else (lambda: None)
     best = float("inf")
     with torch.inference_mode():
         for _ in range(repeats):
             t0 = time.perf_counter()
             encoder(feats, lens)
+            sync()
             best = min(best, time.perf_counter() - t0)
     return best
 
@@ -151,8 +155,9 @@ def measure_split(
     snrs: dict[str, Tally] = defaultdict(Tally)
     cca = isinstance(encoder, CcaTransformer)
     warm = False
+    device = next(encoder.parameters()).device
     for cut in tqdm(cuts, desc=desc, unit="utt"):
-        feats, lens = load_features([cut], num_features)
+        feats, lens = (t.to(device) for t in load_features([cut], num_features))
         if not warm:  # first-call allocations and lazy kernels are not the model's cost
             time_forward(encoder, feats, lens, 1)
             warm = True
@@ -215,6 +220,7 @@ def add_comparisons(results: dict[str, Any], reference: str) -> None:
 @click.option("--out-json", type=click.Path(path_type=Path), default=None, help="Write all results here.")
 @click.option("--report-md", type=click.Path(path_type=Path), default=None, help="Write a markdown section.")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="PNG: rel. WER vs compute saved.")
+@device_option
 @step_main
 def main(
     fbank_dir: Path,
@@ -232,6 +238,7 @@ def main(
     out_json: Path | None,
     report_md: Path | None,
     plot: Path | None,
+    device: str,
 ) -> None:
     """Measure the encoders of --model NAME=DIR on FBANK_DIR's splits and compare them."""
     require_complete(fbank_dir, "feature")
@@ -254,6 +261,7 @@ def main(
     if not edges:
         raise FairstreamError("--snr-edges names no edge")
     torch.set_num_threads(num_threads)
+    dev = resolve_device(device)
     split_cuts = {}
     for s in split_names:
         cuts = list(load_cuts(fbank_dir, s))
@@ -265,7 +273,7 @@ def main(
         require_complete(model_dir, "model")
         lang = lang_dir or Path(read_config(model_dir).get("lang_dir") or "")
         model, _, num_features = load_model(model_dir, lang, model_avg)
-        encoder = model.encoder.eval()
+        encoder = model.encoder.eval().to(dev)
         wer_dir = decode_dirs.get(name, decode_dir)
         wers = read_wers(wer_dir) if wer_dir is not None else {}
         entry: dict[str, Any] = {
@@ -284,7 +292,7 @@ def main(
     add_comparisons(results, reference)
 
     settings = (
-        f"threads={num_threads} repeats={repeats} splits={','.join(split_names)}"
+        f"device={dev} threads={num_threads} repeats={repeats} splits={','.join(split_names)}"
         f"{f' (first {max_utts} cuts each)' if max_utts else ''}; reference = {reference}"
     )
     tables = format_tables(results, reference)

@@ -45,6 +45,7 @@ import click
 
 from steps.reports.rnnt_loss import format_table, report_fragment
 from steps.utils import write_text_atomic
+from steps.utils.device import device_option
 
 CASES = ("full", "pruned", "pruned-only", "recursion")
 DEFAULT_SIZES = ("8,500,100,500", "16,150,30,500")
@@ -65,22 +66,28 @@ def _make_step(spec: dict[str, Any]) -> Callable[[], None]:
     B, T, U, V = spec["size"]
     backend, s_range = spec["backend"], spec["s_range"]
     dtype = getattr(torch, spec["dtype"])
-    gen = torch.Generator().manual_seed(spec["seed"])
-    am = torch.randn(B, T, V, generator=gen, dtype=dtype).requires_grad_()
-    lm = torch.randn(B, U + 1, V, generator=gen, dtype=dtype).requires_grad_()
+    dev = torch.device(spec.get("device", "cpu"))
+    gen = torch.Generator().manual_seed(spec["seed"])  # drawn on the CPU: the same inputs on any device
+
+    def leaf(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen, dtype=dtype).to(dev).requires_grad_()
+
+    am = leaf(B, T, V)
+    lm = leaf(B, U + 1, V)
     symbols = torch.randint(1, V, (B, U), generator=gen)
     t_end = torch.randint(int(0.7 * T), T + 1, (B,), generator=gen)
     s_end = torch.randint(int(0.7 * U), U + 1, (B,), generator=gen)
     t_end[0], s_end[0] = T, U
     zeros = torch.zeros(B, dtype=torch.int64)
-    boundary = torch.stack([zeros, zeros, s_end, t_end], dim=1)
+    boundary = torch.stack([zeros, zeros, s_end, t_end], dim=1).to(dev)
+    symbols = symbols.to(dev)
 
     def clear() -> None:
         am.grad = lm.grad = None
 
     if spec["case"] == "recursion":
-        px = torch.randn(B, U, T + 1, generator=gen, dtype=dtype).requires_grad_()
-        py = torch.randn(B, U + 1, T, generator=gen, dtype=dtype).requires_grad_()
+        px = leaf(B, U, T + 1)
+        py = leaf(B, U + 1, T)
 
         def step() -> None:
             rnnt.mutual_information_recursion(px, py, boundary, backend=backend).sum().backward()
@@ -168,7 +175,10 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(spec["threads"])
-    step = _make_step(spec)
+    cpu_step = _make_step(spec)
+    if spec.get("device", "cpu") != "cpu":  # GPU: time the kernels, peak = allocated device memory
+        return _run_on_gpu(spec, cpu_step)
+    step = cpu_step
     warm = _reset_peak_rss()
     if warm:  # warm-up step, then the worst of two measured steps
         step()
@@ -194,6 +204,30 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         "time_ms": 1e3 * (min(times) if spec["stat"] == "min" else statistics.median(times)),
         "peak_mib": max(max(extra_kib), 0) / 1024,
         "memory_method": "warm" if warm else "cold",
+    }
+
+
+def _run_on_gpu(spec: dict[str, Any], step: Callable[[], None]) -> dict[str, Any]:
+    import torch
+
+    step()  # warm-up (kernels, allocator)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    step()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    times = []
+    for _ in range(spec["repeats"]):
+        start = time.perf_counter()
+        step()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return {
+        **spec,
+        "time_ms": 1e3 * (min(times) if spec["stat"] == "min" else statistics.median(times)),
+        "peak_mib": max(peak, 0) / 2**20,
+        "memory_method": "warm",
     }
 
 
@@ -293,6 +327,7 @@ def _run_in_subprocess(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     help="Also write a markdown fragment (e.g. exp/bench_rnnt/report.md, pasted into RESULTS.md).",
 )
 @click.option("--worker", hidden=True, help="Internal: run one measurement from a JSON spec.")
+@device_option
 def main(
     sizes: tuple[str, ...],
     backends: str,
@@ -307,6 +342,7 @@ def main(
     json_out: Path | None,
     report_md: Path | None,
     worker: str | None,
+    device: str,
 ) -> None:
     """Time and memory of the RNN-T loss backends (full vs pruned), as a markdown table.
 
@@ -320,6 +356,9 @@ def main(
         return
 
     from steps.rnnt import BACKENDS, available_backends
+    from steps.utils.device import resolve_device
+
+    dev = str(resolve_device(device))
 
     names = available_backends() if backends == "available" else backends.split(",")
     for name in names:
@@ -349,12 +388,14 @@ def main(
                     "dtype": dtype,
                     "stat": stat,
                     "seed": seed,
+                    "device": dev,
                 }
                 click.echo(f"measuring {name} {case} {size} ...", err=True)
                 results.append(_run_in_subprocess(spec, timeout))
     settings = (
-        f"threads={threads} dtype={dtype} s_range={s_range} repeats={repeats}; "
-        f"time = {stat} forward+backward, peak = extra RSS during one step"
+        f"device={dev} threads={threads} dtype={dtype} s_range={s_range} repeats={repeats}; "
+        f"time = {stat} forward+backward, peak = "
+        + ("extra RSS during one step" if dev == "cpu" else "extra allocated GPU memory during one step")
     )
     table = format_table(results)
     click.echo(f"\n{settings}\n")
