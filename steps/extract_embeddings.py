@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import torch
 
 from steps.data.manifests import load_cuts, splits_in
 from steps.sv.extract import ExtractConf, extract_split, load_extractor
@@ -20,7 +19,7 @@ from steps.sv.train import FINAL
 from steps.utils import FairstreamError, file_digest, require_complete, stage_output, write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import load_dataclass, to_dict
-from steps.utils.device import device_option, resolve_device
+from steps.utils.device import device_option, resolve_device, set_job_threads
 
 
 @click.command(context_settings=CONTEXT)
@@ -55,7 +54,7 @@ def main(
         **to_dict(cfg),
     }
     with stage_output(out_dir, resolved, force) as out:
-        torch.set_num_threads(cfg.num_threads)
+        set_job_threads(cfg.num_threads)
         # where it runs, not what it computes: not in the config
         extractor = load_extractor(model_dir).to(resolve_device(device))
         report = {s: extract_split(load_cuts(in_dir, s), s, extractor, out, cfg) for s in wanted}

@@ -2,7 +2,7 @@
 
 Small-batch CPU training and one-thread decoding keep one core busy better than two, so on a
 2-core machine two single-threaded jobs get through more work than one after the other.  Each job
-gets ``cores / jobs`` threads through ``OMP_NUM_THREADS`` and ``FAIRSTREAM_TRAIN_THREADS`` and its
+gets ``cores / jobs`` threads through ``OMP_NUM_THREADS`` and ``FAIRSTREAM_THREADS`` and its
 output in ``LOG_DIR/<name>.log``; this log gets one line per start and per finish.  Every job runs
 even when another fails (each step resumes, so a rerun redoes only the failed ones); the exit
 status is 1 if any failed, after printing the last lines of its log.
@@ -65,7 +65,7 @@ def run_jobs(
     threads = threads or threads_per_job(min(num_jobs, len(jobs)))
     # a job's output goes to a log file: no progress bars there (the steps log lines instead)
     env = dict(
-        os.environ, OMP_NUM_THREADS=str(threads), FAIRSTREAM_TRAIN_THREADS=str(threads), TQDM_DISABLE="1"
+        os.environ, OMP_NUM_THREADS=str(threads), FAIRSTREAM_THREADS=str(threads), TQDM_DISABLE="1"
     )
     todo = deque(Job(n, c, log_dir / f"{n}.log") for n, c in jobs)
     running: list[Job] = []

@@ -29,7 +29,7 @@ def test_every_job_runs_at_most_n_at_once_and_failures_are_named(tmp_path: Path)
     stamp.mkdir()
     # each job records when it ran; overlaps tell how many ran at once
     cmd = (
-        "date +%s.%N > {d}/{n}.start; echo threads=$OMP_NUM_THREADS,$FAIRSTREAM_TRAIN_THREADS; "
+        "date +%s.%N > {d}/{n}.start; echo threads=$OMP_NUM_THREADS,$FAIRSTREAM_THREADS; "
         "sleep 0.6; date +%s.%N > {d}/{n}.end"
     )
     jobs = [(f"j{i}", cmd.format(d=stamp, n=f"j{i}")) for i in range(4)]

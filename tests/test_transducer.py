@@ -327,16 +327,16 @@ def test_lstm_overfits_a_few_dozen_utterances(tiny_fbank: Path, tiny_lang: Path,
 
     conf = tmp_path / "overfit.yaml"
     conf.write_text(OVERFIT_TRAIN)
-    env_threads = os.environ.get("FAIRSTREAM_TRAIN_THREADS")
-    os.environ["FAIRSTREAM_TRAIN_THREADS"] = "1"
+    env_threads = os.environ.get("FAIRSTREAM_THREADS")
+    os.environ["FAIRSTREAM_THREADS"] = "1"
     try:
         run_step("steps.train_transducer", tiny_fbank, tmp_path / "m", "--conf", conf, "--lang-dir",
                  tiny_lang)  # fmt: skip
     finally:
         if env_threads is None:
-            os.environ.pop("FAIRSTREAM_TRAIN_THREADS")
+            os.environ.pop("FAIRSTREAM_THREADS")
         else:
-            os.environ["FAIRSTREAM_TRAIN_THREADS"] = env_threads
+            os.environ["FAIRSTREAM_THREADS"] = env_threads
     records = read_valid_log(tmp_path / "m" / VALID_LOG)
     assert [r["step"] for r in records] == [300, 600]
     first, last = records

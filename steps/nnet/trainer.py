@@ -29,7 +29,7 @@ from steps.utils import (
     write_json_atomic,
 )
 from steps.utils.config import from_dict
-from steps.utils.device import autocast, set_training_threads
+from steps.utils.device import autocast, set_job_threads
 
 from .checkpoint import LATEST, epoch_checkpoints, load_checkpoint, save_checkpoint
 from .data import DataConf, make_train_loader
@@ -120,7 +120,7 @@ class Trainer:
         self.task = task
         self.out = out_dir
         self.dist = dist
-        set_training_threads(conf.num_threads)
+        set_job_threads(conf.num_threads)
         self.tokenizer = Tokenizer(lang_dir / "bpe.model")
         self.bpe_digest = file_digest(lang_dir / "bpe.model")
         seed_everything(conf.seed)

@@ -35,7 +35,7 @@ from steps.utils import (
     write_json_atomic,
 )
 from steps.utils.config import from_dict, to_dict
-from steps.utils.device import set_training_threads
+from steps.utils.device import set_job_threads
 
 from .arw import ArwConf, adversary_step, build_adversary
 from .clusters import ClusterMemory
@@ -103,7 +103,7 @@ class SvTrainer:
         self.device = device or torch.device("cpu")  # how the run executes: not in the config
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        set_training_threads(conf.num_threads)
+        set_job_threads(conf.num_threads)
         seed_everything(conf.seed)
         mconf = conf.model_conf()
         if mconf.feat_dim != bank.feat_dim:

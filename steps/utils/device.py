@@ -66,10 +66,11 @@ def autocast(device: torch.device, precision: str = "fp32") -> contextlib.Abstra
     return torch.autocast(device_type="cuda", dtype=dtype)
 
 
-def set_training_threads(default: int) -> int:
-    """torch threads of a training: ``FAIRSTREAM_TRAIN_THREADS`` when a driver runs several
-    trainings side by side (``steps.run_jobs`` sets it), else the config's ``default``.  The budget
-    comes from the environment so that it is not part of the config a resume checks."""
-    threads = int(os.environ.get("FAIRSTREAM_TRAIN_THREADS", default))
+def set_job_threads(default: int) -> int:
+    """torch threads of a training or an extraction: ``FAIRSTREAM_THREADS`` when a driver runs
+    several jobs side by side (``steps.run_jobs`` sets it to cores / jobs), else the config's
+    ``default``.  The budget comes from the environment so that it is not part of the config a
+    resume checks (a decode's --num-threads is, as its timings depend on it)."""
+    threads = int(os.environ.get("FAIRSTREAM_THREADS", default))
     torch.set_num_threads(threads)
     return threads
