@@ -278,10 +278,12 @@ def test_shipped_configs_build_and_match_the_lstm_budget() -> None:
 
     counts = {}
     base = yaml.safe_load((REPO / "conf/train/lstm.yaml").read_text())
+    own = {"conformer": {"lr"}}  # settings a family chose on dev (the reason is in its conf)
     for name in ["lstm", *NEW]:
         raw = yaml.safe_load((REPO / f"conf/train/{name}.yaml").read_text())
-        assert {k: v for k, v in raw.items() if k != "model"} == {
-            k: v for k, v in base.items() if k != "model"
+        skip = {"model", *own.get(name, ())}
+        assert {k: v for k, v in raw.items() if k not in skip} == {
+            k: v for k, v in base.items() if k not in skip
         }
         model = Transducer.from_conf(Task().model_conf(raw["model"]), vocab_size=500)
         assert model.encoder.__class__ is ENCODERS[name]
