@@ -155,7 +155,7 @@ def main(
         "heldout_splits": held_splits,
     }
     if text_file is not None:
-        from steps.nnet.checkpoint import file_digest
+        from steps.utils import file_digest
 
         cfg.update(
             source="file",
