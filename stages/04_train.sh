@@ -17,18 +17,22 @@ launcher=(python -m)
 for arch in $archs; do
   [ -f "$conf_dir/$arch.yaml" ] || die "no training config $conf_dir/$arch.yaml for architecture '$arch'"
 done
+train_cmd() {  # train_cmd ARCH: sets cmd to the command line that trains ARCH
+  cmd=("${launcher[@]}" steps.train_transducer --conf "$conf_dir/$1.yaml" --lang-dir "$lang" --seed "$seed"
+       ${max_steps:+--max-steps "$max_steps"} "${FORCE[@]}" "$fbank" "$exp/$1")
+}
 if [ "$jobs" -le 1 ]; then
   for arch in $archs; do
     log "$arch ($conf_dir/$arch.yaml) -> $exp/$arch"
-    "${launcher[@]}" steps.train_transducer --conf "$conf_dir/$arch.yaml" --lang-dir "$lang" --seed "$seed" \
-      ${max_steps:+--max-steps "$max_steps"} "${FORCE[@]}" "$fbank" "$exp/$arch"
+    train_cmd "$arch"
+    "${cmd[@]}"
   done
   exit 0
 fi
 # side by side: steps.run_jobs gives each job (CPU cores / N) threads and a log in EXP_DIR/log
 job_args=()
 for arch in $archs; do
-  job_args+=(--job "train_$arch" "$(q "${launcher[@]}" steps.train_transducer --conf "$conf_dir/$arch.yaml" \
-    --lang-dir "$lang" --seed "$seed" ${max_steps:+--max-steps "$max_steps"} "${FORCE[@]}" "$fbank" "$exp/$arch")")
+  train_cmd "$arch"
+  job_args+=(--job "train_$arch" "$(q "${cmd[@]}")")
 done
 python -m steps.run_jobs --jobs "$jobs" --log-dir "$exp/log" "${job_args[@]}"

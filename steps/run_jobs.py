@@ -26,7 +26,7 @@ from pathlib import Path
 import click
 
 from steps.utils import FairstreamError
-from steps.utils.log import setup_logging
+from steps.utils.cli import CONTEXT, step_main
 
 log = logging.getLogger("steps.run_jobs")
 
@@ -102,7 +102,7 @@ def run_jobs(
     return failed
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CONTEXT)
 @click.option("--jobs", "num_jobs", type=click.IntRange(min=1), default=2, show_default=True,
               help="Commands running at once.")
 @click.option("--log-dir", type=click.Path(path_type=Path), required=True, help="Where <name>.log goes.")
@@ -110,9 +110,9 @@ def run_jobs(
               help="Threads per job [CPU cores / jobs running at once].")
 @click.option("--job", "job_list", type=(str, str), multiple=True, required=True, metavar="NAME COMMAND",
               help="A job: its name (its log's) and a bash command line.  Repeatable.")
+@step_main
 def main(num_jobs: int, log_dir: Path, threads: int | None, job_list: tuple[tuple[str, str], ...]) -> None:
     """Run the --job commands, --jobs at a time; exit 1 if any failed."""
-    setup_logging()
     # jobs run in their own sessions (no terminal signal reaches them): a stopped pool stops them
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t0 = time.monotonic()

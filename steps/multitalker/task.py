@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from steps.data.tokenizer import Tokenizer
-from steps.nnet.task import Prepared, Task
+from steps.nnet.task import Prepared, Task, pruned_loss_options
 from steps.utils.config import from_dict
 
 from .model import SeparatorConf, SeparatorTransducer, token_ref_frames
@@ -59,10 +59,4 @@ class MultitalkerTask(Task):
         return x[:, : int(x_lens.max())], x_lens, (ys, refs), 0
 
     def loss_kwargs(self, conf: Any) -> dict[str, Any]:
-        return {
-            "latency_weight": self.options.latency_weight,
-            "prune_range": conf.prune_range,
-            "am_scale": conf.am_scale,
-            "lm_scale": conf.lm_scale,
-            "loss_backend": conf.loss_backend,
-        }
+        return {**pruned_loss_options(conf), "latency_weight": self.options.latency_weight}

@@ -26,6 +26,16 @@ from .transducer import ModelConf, Transducer
 Prepared = tuple[Tensor | None, Tensor | None, tuple, int]
 
 
+def pruned_loss_options(conf: Any) -> dict[str, Any]:
+    """The pruned RNN-T loss options of a training config (a TrainConf) every task's model takes."""
+    return {
+        "prune_range": conf.prune_range,
+        "am_scale": conf.am_scale,
+        "lm_scale": conf.lm_scale,
+        "loss_backend": conf.loss_backend,
+    }
+
+
 @dataclass
 class NoOptions:
     """A task without options of its own (an empty ``task_conf:``)."""
@@ -75,10 +85,4 @@ class Task:
 
     def loss_kwargs(self, conf: Any) -> dict[str, Any]:
         """The loss options of the training config ``conf`` (a TrainConf) this task's model takes."""
-        return {
-            "prune_range": conf.prune_range,
-            "am_scale": conf.am_scale,
-            "lm_scale": conf.lm_scale,
-            "loss_backend": conf.loss_backend,
-            "with_ctc": conf.ctc_scale > 0,
-        }
+        return {**pruned_loss_options(conf), "with_ctc": conf.ctc_scale > 0}

@@ -87,7 +87,6 @@ class TrainConf:
     task_conf: dict[str, Any] = field(default_factory=dict)
 
     def data_conf(self) -> DataConf:
-
         return from_dict(DataConf, self.data, where="data")
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from steps.utils import atomic_path
 
+from .format import pct, signed_pct
+
 
 def snr_bin_order(name: str) -> float:
     """Sort key of the SNR bins of ``steps.bench_cca.snr_bin`` ("<0", "0-10", ..., ">=30", "unknown")."""
@@ -20,9 +22,8 @@ def snr_bin_order(name: str) -> float:
 
 
 def _pct(x: float | None, signed: bool = False) -> str:
-    if x is None:
-        return "–"
-    return f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}"
+    """A fraction in % with one decimal; ``signed``: with its sign, without the % (a table column)."""
+    return signed_pct(x).removesuffix("%") if signed else pct(x)
 
 
 def format_tables(results: dict[str, Any], reference: str) -> str:
