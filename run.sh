@@ -31,21 +31,26 @@ mitigate_stage=stages/08_mitigate.sh
 cca_stage=stages/09_cca.sh
 multitalker_stage=stages/10_multitalker.sh
 report_stage=stages/99_report.sh
-archs="lstm convrnnt conformer contextnet transformer"  # architectures to train and decode (conf/train/<arch>.yaml)
+# architectures to train and decode (conf/train/<arch>.yaml); the first is the baseline of stages 7, 8
+# and 10. Stage 4 starts them in this order, --train-jobs at a time: this order (measured times 7.0,
+# 10.8, 7.5, 9.2, 10.3 min on one core each) keeps both cores busy until the last 5 minutes.
+archs="lstm contextnet convrnnt conformer transformer"
 compare_reference=convrnnt  # the architecture every other one is tested against in the report (the claim)
 train_jobs=2           # stage-4 trainings side by side (CPU cores split between them)
 decode_jobs=2          # stage-5 decodes side by side (one thread each)
 nproc=1                # training processes (torchrun/DDP when > 1)
 decode_methods="greedy modified_beam modified_beam_lm"  # search methods of stage 5 (modified_beam_lm: + stage-3 n-gram LM)
+dev_decodes=baseline   # stage 5 decodes dev for: baseline (the first arch's methods and every LM decode; the
+                       # others decode test only) | all
 sv_variants="none pairwise_sum"        # speaker-verification systems of stage 6 (conf/sv/<name>.yaml); first = baseline
 mitigate_lambdas="1000 10000 100000"  # EWC strengths of stage 8
 mitigate_steps=100     # updates of every stage-8 fine-tuning
 cca_lambdas="0.2 1"     # compute-cost weights of the CCA Transformers of stage 9
 cca_windows="4 16"      # attention windows (frames) of the sliding-window baselines of stage 9
 cca_steps=300          # updates of every stage-9 variant from the plain Transformer
-train_steps=           # updates of every stage-4 transducer and of stage 9's Transformer [config's; small: 300]
-sv_steps=              # updates of every stage-6 speaker embedder [config's; small: 200]
-multitalker_steps=     # updates of each stage-10 separator-transducer-segmenter [config's; small: 200]
+train_steps=           # updates of every stage-4 transducer and of stage 9's Transformer [config's; small: 600]
+sv_steps=              # updates of every stage-6 speaker embedder [config's; small: 150]
+multitalker_steps=     # updates of each stage-10 separator-transducer-segmenter [config's; small: 150]
 cohort_decode=         # decode dir cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
 avg=1                  # average the last N epoch checkpoints for decoding (1: the final weights; after the
                        # recipe's LR decay they beat an average of the last 2 epochs: 16.0 vs 18.6% dev)
@@ -87,22 +92,24 @@ Options (default in brackets):
   --force true|false      redo complete outputs [$force]
   --publish true|false    stage 99 rewrites the committed RESULTS.md + results/ (the default full run
                           only); otherwise the report goes to \$exp_dir/RESULTS.md [$publish]
-  --archs "A B"           architectures for stages 4-5 [$archs]
-  --compare-reference A   the architecture the report tests every other one against [$compare_reference]
+  --archs "A B"           architectures for stages 4-5 [$archs; small: lstm transformer]
+  --compare-reference A   the architecture the report tests every other one against [$compare_reference; small: lstm]
   --nproc N               training processes per model (DDP) [$nproc]
   --train-jobs N          stage-4 models trained side by side, cores split between them [$train_jobs]
   --decode-jobs N         stage-5 decodes side by side, one thread each [$decode_jobs]
   --decode-methods "M N"  search methods of stage 5: greedy modified_beam modified_beam_lm (modified beam +
                           the stage-3 n-gram LM, scales in conf/lm.yaml) [$decode_methods]
+  --dev-decodes WHICH     baseline: stage 5 decodes dev only for the first arch and the LM method (what later
+                          stages and the LM table read); test for every decode | all [$dev_decodes]
   --sv-variants "A B"     speaker-verification systems of stage 6; the first is the baseline [$sv_variants]
-  --mitigate-lambdas "L"  EWC lambda sweep of stage 8 [$mitigate_lambdas]
-  --mitigate-steps N      updates per stage-8 fine-tuning [$mitigate_steps]
-  --cca-lambdas "L"       compute-cost weights of stage 9 [$cca_lambdas]
-  --cca-windows "W"       sliding-window sizes (encoder frames) of stage 9 [$cca_windows]
+  --mitigate-lambdas "L"  EWC lambda sweep of stage 8 [$mitigate_lambdas; small: 10000]
+  --mitigate-steps N      updates per stage-8 fine-tuning [$mitigate_steps; small: 50]
+  --cca-lambdas "L"       compute-cost weights of stage 9 [$cca_lambdas; small: 1]
+  --cca-windows "W"       sliding-window sizes (encoder frames) of stage 9 [$cca_windows; small: 16]
   --cca-steps N           updates per stage-9 variant [$cca_steps; small: 100]
-  --train-steps N         updates of every transducer of stages 4 and 9 [the configs'; small: 300]
-  --sv-steps N            updates of every speaker embedder of stage 6 [the configs'; small: 200]
-  --multitalker-steps N   updates of each multi-talker model of stage 10 [the config's; small: 200]
+  --train-steps N         updates of every transducer of stages 4 and 9 [the configs'; small: 600]
+  --sv-steps N            updates of every speaker embedder of stage 6 [the configs'; small: 150]
+  --multitalker-steps N   updates of each multi-talker model of stage 10 [the config's; small: 150]
   --cohort-decode DIR     decoded dev/test cuts cohorts are found on (stage 8 decodes with its search)
                           [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
   --avg N                 epoch checkpoints averaged for decoding [$avg]
@@ -139,12 +146,18 @@ run_stage() {  # run_stage N name command...: guarded by --stage/--stop-stage, t
 }
 
 # --size small is a quick look: every training gets a smaller budget unless given on the command line
+# and fewer systems (the baseline and the Transformer stage 9 needs), so that what it trains learns
 if [ "$size" = small ]; then
-  [[ "$given" == *" train_steps "* ]] || train_steps=300
-  [[ "$given" == *" sv_steps "* ]] || sv_steps=200
-  [[ "$given" == *" multitalker_steps "* ]] || multitalker_steps=200
+  [[ "$given" == *" archs "* ]] || archs="lstm transformer"
+  [[ "$given" == *" compare_reference "* ]] || compare_reference=lstm
+  [[ "$given" == *" train_steps "* ]] || train_steps=600
+  [[ "$given" == *" sv_steps "* ]] || sv_steps=150
+  [[ "$given" == *" multitalker_steps "* ]] || multitalker_steps=150
   [[ "$given" == *" cca_steps "* ]] || cca_steps=100
   [[ "$given" == *" mitigate_steps "* ]] || mitigate_steps=50
+  [[ "$given" == *" mitigate_lambdas "* ]] || mitigate_lambdas=10000
+  [[ "$given" == *" cca_lambdas "* ]] || cca_lambdas=1
+  [[ "$given" == *" cca_windows "* ]] || cca_windows=16
 fi
 # numbers, sizes and flags are checked before anything runs (a typo must not run nothing silently)
 for opt in stage stop_stage seed; do
@@ -161,6 +174,7 @@ done
 for opt in force publish; do
   [[ "${!opt}" =~ ^(true|false)$ ]] || { echo "ERROR: --$opt must be true or false, got '${!opt}'" >&2; exit 1; }
 done
+case "$dev_decodes" in baseline|all) ;; *) echo "ERROR: --dev-decodes must be baseline or all, got '$dev_decodes'" >&2; exit 1 ;; esac
 case "$size" in tiny|small|default) ;; *) echo "ERROR: unknown size '$size' (tiny | small | default)" >&2; exit 1 ;; esac
 case "$corpus" in demo|librispeech) ;; *) echo "ERROR: unknown corpus '$corpus' (demo | librispeech)" >&2; exit 1 ;; esac
 if [ "$corpus" != demo ] && [ -z "$corpus_dir" ]; then
@@ -191,11 +205,16 @@ run_stage 4 "train ($archs) -> $exp_dir" \
     --max-steps "$train_steps" "${force_flag[@]}" \
     "$data_dir/fbank" "$lang_dir" "$exp_dir"
 decode_args=()  # stage 5: every (arch, method) decode is one job; --decode-jobs run side by side
+read -r -a _archs <<< "$archs"
 for arch in $archs; do
   for method in $decode_methods; do
     lm_args=(); [ "$method" = modified_beam_lm ] && lm_args=(--lm "$lang_dir/lm" --lm-conf conf/lm.yaml)
+    splits=test
+    if [ "$dev_decodes" = all ] || [ "$arch" = "${_archs[0]}" ] || [ "$method" = modified_beam_lm ]; then
+      splits=dev,test
+    fi
     decode_args+=(--job "decode_${arch}_$method" "$(q bash "$decode_stage" --method "$method" --avg "$avg" \
-      --chunk-ms "$chunk_ms" "${lm_args[@]}" "${force_flag[@]}" \
+      --splits "$splits" --chunk-ms "$chunk_ms" "${lm_args[@]}" "${force_flag[@]}" \
       "$exp_dir/$arch" "$data_dir/fbank" "$exp_dir/decode/${arch}_$method")")
   done
 done
@@ -204,7 +223,7 @@ run_stage 5 "decode ($archs) x ($decode_methods) -> $exp_dir/decode/<arch>_<meth
 run_stage 6 "speaker verification ($sv_variants) -> $exp_dir/sv" \
   bash "$sv_stage" --variants "$sv_variants" --seed "$seed" --max-steps "$sv_steps" "${force_flag[@]}" \
     "$data_dir/fbank" "$exp_dir/sv"
-read -r -a _archs <<< "$archs"; read -r -a _svs <<< "$sv_variants"
+read -r -a _svs <<< "$sv_variants"
 if [ -z "$cohort_decode" ]; then  # the LM decode when this run makes it and it is there
   cohort_decode=$exp_dir/decode/${_archs[0]}_modified_beam
   if [[ " $decode_methods " == *" modified_beam_lm "* ]] && [ -f "${cohort_decode}_lm/.done" ]; then

@@ -35,7 +35,7 @@ CASES = {
         "tS'i:Nki d@2 x'EdZi m'i:Uki ist'0pi b'i:gi b'u:ki",
     ),
     "pl": ("T'INk D@ b'ad h'Ed r'eIz sIN", "f'i:Nk d@ b'Et x'Et R'eIs si:Nk"),
-    "vi": ("T'INk D@2 p'Vt S'Ip dZ'0b m'0m", "t'i:N z@2 b'V s'i: z'0 m'0m"),
+    "vi": ("T'INk D@2 p'Vt S'Ip dZ'0b b'Vs m'0m", "t'i:Nk z@2 b'Vt s'i:p z'0p b'V m'0m"),
 }
 TEXT = "set a timer for twenty five minutes and play some jazz in the kitchen"
 
@@ -170,5 +170,5 @@ def test_l2_strength_per_speaker() -> None:
     speakers = make_speakers(42, {"train": 240, "dev": 64, "test": 64})
     l2 = [s.l2_strength for s in speakers if s.l1]
     assert all(s.l2_strength == 0.0 for s in speakers if not s.l1)
-    assert all(0.3 <= x <= 1.0 for x in l2) and max(l2) - min(l2) > 0.5
+    assert all(0.2 <= x <= 0.7 for x in l2) and max(l2) - min(l2) > 0.4
     assert l2 == [s.l2_strength for s in make_speakers(42, {"train": 240, "dev": 64, "test": 64}) if s.l1]

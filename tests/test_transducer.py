@@ -72,12 +72,15 @@ def test_x8_subsampling_streams_and_halves_the_frame_rate(name: str, chunk: int)
     assert enc.subsampling == 8 and lens.tolist() == [8, 5] and full.shape[1] == 8  # ceil(T / 8)
     torch.testing.assert_close(streamed[0], full[0], atol=1e-5, rtol=1e-5)  # streaming equals offline
     torch.testing.assert_close(streamed[1, :5], full[1, :5], atol=1e-5, rtol=1e-5)  # (row 1: 5 real frames)
-    x2 = x.clone()
-    x2[:, 33:] += 1.0  # input frames 33.. may change output frames 4.. (frame t sees up to 8t + 7)
+    x2, x3 = x.clone(), x.clone()
+    x2[:, 40:] += 1.0  # input frames 40.. may change output frames 5.. only (frame t sees up to 8t + 7)
+    x3[:, 39] += 1.0  # ... and the last frame streaming waits for before emitting frame 4 is used
     with torch.no_grad():
         changed, _ = enc(x2, torch.tensor([61, 40]))
-    torch.testing.assert_close(changed[0, :4], full[0, :4], atol=1e-6, rtol=1e-5)  # causal
+        looked, _ = enc(x3, torch.tensor([61, 40]))
+    torch.testing.assert_close(changed[0, :5], full[0, :5], atol=1e-6, rtol=1e-5)  # causal
     assert (changed[0, 5:] - full[0, 5:]).abs().max() > 1e-3
+    assert (looked[0, 4] - full[0, 4]).abs().max() > 1e-4
 
 
 @pytest.mark.parametrize("name", sorted(ENCODERS))

@@ -69,11 +69,11 @@ def _pick_regions(rng: random.Random, n: int, weighted: bool) -> list[int]:
 
 
 def l2_strength(seed: int, speaker_id: str) -> float:
-    """How strongly an L2 speaker's first language shows, in [0.3, 1.0].
+    """How strongly an L2 speaker's first language shows, in [0.2, 0.7].
 
     Drawn from its own generator so that adding it left every other speaker draw, and so every
     native-English speaker's audio, as it was."""
-    return round(random.Random(f"l2-strength-{seed}-{speaker_id}").uniform(0.3, 1.0), 3)
+    return round(random.Random(f"l2-strength-{seed}-{speaker_id}").uniform(0.2, 0.7), 3)
 
 
 def make_speakers(seed: int, counts: dict[str, int]) -> list[Speaker]:

@@ -14,8 +14,17 @@ class CausalConvSubsampling(nn.Module):
     audio, which on a CPU budget buys twice the audio per core-minute (BPE-100 speech has about 8
     tokens per second, and a transducer may emit several tokens on one frame).
 
-    Causal: output frame ``t`` sees no input frame after ``factor * t``; in streaming mode each
-    layer carries its last two input rows.
+    Causal with no wasted look-ahead: each layer is padded by one row on the left, so output
+    frame ``t`` sees input frames up to ``factor * t + factor - 1`` -- exactly the frames
+    streaming has to wait for before it can emit frame ``t`` (a left padding of two rows would
+    make it see only up to ``factor * t``: 30 ms of waiting bought nothing and the last frames of
+    an utterance were never seen).  In streaming mode each layer carries its last input row.
+
+    Padding has one value everywhere: frames past an utterance's end are zero (raw, before the
+    normalisation) in training (whatever the data loader padded with -- lhotse uses log 1e-10 --
+    is overwritten), in the rounding up to a multiple of ``factor``, in the flush at the end of a
+    stream, and in side-by-side streaming (``steps.nnet.streaming.load_features``).  With the
+    look-ahead above the last frame of an utterance sees up to ``factor - 1`` of them.
     """
 
     def __init__(self, num_features: int, out_dim: int, channels: int = 64, factor: int = 4) -> None:
@@ -51,14 +60,14 @@ class CausalConvSubsampling(nn.Module):
         return (n + 1) // 2 if self.factor == 8 else n
 
     def _layers(self, x: Tensor, caches: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
-        # x: (B, T, F) with T a multiple of the factor; caches hold the previous two rows of each
+        # x: (B, T, F) with T a multiple of the factor; caches hold the previous row of each
         # layer's input
         x = (x - self.feat_mean) / self.feat_std
         h = x.unsqueeze(1)
         new = []
         for conv, cache in zip(self.convs(), caches, strict=True):
             h = torch.cat([cache, h], dim=2)
-            new.append(h[:, :, -2:])
+            new.append(h[:, :, -1:])
             h = torch.relu(conv(h))
         b, c, t, f = h.shape  # (B, C, T/factor, F2)
         return self.out(h.permute(0, 2, 1, 3).reshape(b, t, c * f)), new
@@ -67,19 +76,19 @@ class CausalConvSubsampling(nn.Module):
         return [self.conv1, self.conv2] + ([self.conv3] if self.conv3 is not None else [])
 
     def init_state(self, batch: int, device: torch.device | None = None) -> list[Tensor]:
-        """One two-row cache per layer, then the leftover input frames (< factor)."""
+        """One one-row cache per layer, then the leftover input frames (< factor)."""
         caches = [
-            torch.zeros(batch, 1, 2, self.num_features, device=device),
-            torch.zeros(batch, self.channels, 2, self.f1, device=device),
+            torch.zeros(batch, 1, 1, self.num_features, device=device),
+            torch.zeros(batch, self.channels, 1, self.f1, device=device),
         ]
         if self.conv3 is not None:
-            caches.append(torch.zeros(batch, self.channels, 2, self.f2, device=device))
+            caches.append(torch.zeros(batch, self.channels, 1, self.f2, device=device))
         return [*caches, torch.zeros(batch, 0, self.num_features, device=device)]
 
     def forward(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
-        pad = (-x.size(1)) % self.factor
-        if pad:
-            x = nn.functional.pad(x, (0, 0, 0, pad))
+        x = nn.functional.pad(x, (0, 0, 0, (-x.size(1)) % self.factor))
+        past_end = torch.arange(x.size(1), device=x.device)[None, :] >= x_lens.to(x.device)[:, None]
+        x = x.masked_fill(past_end[..., None], 0.0)
         y, _ = self._layers(x, self.init_state(x.size(0), x.device)[:-1])
         return y, self.output_lengths(x_lens)
 
