@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from steps.reports.asr import asr_section
+from steps.reports.claims import claims_section
 from steps.reports.compare import compare_section
 from steps.reports.learning import learning_section
 from steps.reports.machine import describe
@@ -82,6 +83,7 @@ def main(
     sections = [
         s
         for s in [
+            claims_section(exp_dir),
             asr_section(exp_dir),
             learning_section(exp_dir, fig_dir, out_md.parent),
             compare_section(exp_dir, fig_dir, out_md.parent, reference),
