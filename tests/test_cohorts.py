@@ -16,10 +16,11 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.tree import DecisionTreeRegressor
 
 from steps.fairness.automatic import fit_kmeans
-from steps.fairness.cohorts import bottom_by_share, rank_cohorts
+from steps.fairness.cohorts import rank_cohorts, select
 from steps.fairness.geodemo import categorical, search_partition
 from steps.fairness.metrics import bootstrap, cohort_wer, gap_stats, wer_gap
 from steps.fairness.speakers import Speakers
+from steps.fairness.stability import bottom_stability, jaccard
 from steps.fairness.tree import fit_tree
 from tests.conftest import REPO, run_step
 
@@ -167,47 +168,88 @@ def test_kmeans_recovers_planted_embedding_clusters() -> None:
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     x[5] = np.nan  # a speaker without an embedding
     sp = _speakers(np.zeros(60), np.zeros(60), np.zeros(60), np.ones(60), emb=x)
-    rule, k = fit_kmeans(sp, k=3, seed=0)
+    rule, k, info = fit_kmeans(sp, k=3, seed=0)
     assign = rule.assign(sp)
-    assert k == 3 and assign[5] == -1
+    assert k == 3 and assign[5] == -1 and info["k_criterion"] == "fixed in YAML"
     ok = assign >= 0
     assert adjusted_rand_score(lab[ok], assign[ok]) == pytest.approx(1.0)
-    _, k_auto = fit_kmeans(sp, k=0, seed=0, k_max=6)
+    _, k_auto, _ = fit_kmeans(sp, k=0, seed=0, k_max=6, selection="silhouette")
     assert k_auto == 3  # the silhouette criterion finds the planted number
+
+
+def test_heldout_k_finds_the_clusters_that_carry_the_gap() -> None:
+    # 4 voice clusters; only cluster 3 is hard.  Held-out selection must pick a k that isolates
+    # it (so its held-out gap is large), and the chosen rule's bottom is mostly cluster 3.
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(4, 16))
+    lab = np.repeat(np.arange(4), 30)
+    x = centres[lab] + 0.2 * rng.normal(size=(120, 16))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    w = np.full(120, 200)
+    err = rng.binomial(w, np.where(lab == 3, 0.4, 0.1))
+    sp = _speakers(np.zeros(120), np.zeros(120), err, w, emb=x)
+    rule, k, info = fit_kmeans(sp, k=0, seed=0, k_max=8, selection="heldout", share=0.2)
+    assert info["k_criterion"].startswith("largest held-out")
+    assert set(info["heldout_gap_by_k"]) == set(range(2, 9))
+    assert info["heldout_gap_by_k"][k] == max(g for g in info["heldout_gap_by_k"].values() if g is not None)
+    a = rule.assign(sp)
+    bottom, _ = select(rank_cohorts(a, sp, k), a, 0.2)
+    assert (lab[np.isin(a, list(bottom))] == 3).mean() > 0.9
 
 
 # ---- metrics -----------------------------------------------------------------------------------
 def test_gap_share_and_counts_by_hand() -> None:
-    errors = np.array([10, 20, 5, 5, 0])
-    words = np.array([50, 50, 100, 100, 100])
-    bottom = np.array([True, True, False, False, False])
-    st = gap_stats(errors, words, bottom)
+    errors = np.array([10, 20, 5, 5, 0, 9])
+    words = np.array([50, 50, 100, 100, 100, 10])
+    bottom = np.array([True, True, False, False, False, False])
+    top = np.array([False, False, True, True, True, False])  # speaker 5 is in neither
+    st = gap_stats(errors, words, bottom, top)
     assert st["wer_bottom"] == pytest.approx(30 / 100)
-    assert st["wer_rest"] == pytest.approx(10 / 300)
+    assert st["wer_top"] == pytest.approx(10 / 300)  # bottom vs *top*, not vs everyone else
     assert st["gap"] == pytest.approx((0.3 - 1 / 30) / (1 / 30))
-    assert st["share"] == pytest.approx(2 / 5)
-    assert (st["speakers_bottom"], st["speakers_rest"], st["words_bottom"], st["words_rest"]) == (
-        2,
-        3,
-        100,
-        300,
-    )
-    valid = np.array([True, True, True, True, False])  # one speaker the method cannot place
-    st2 = gap_stats(errors, words, bottom, valid)
-    assert st2["share"] == pytest.approx(2 / 4) and st2["wer_rest"] == pytest.approx(10 / 200)
+    assert st["share"] == pytest.approx(2 / 6) and st["top_share"] == pytest.approx(3 / 6)
+    counts = (st["speakers_bottom"], st["speakers_top"], st["words_bottom"], st["words_top"])
+    assert counts == (2, 3, 100, 300)
+    valid = np.array([True, True, True, True, False, True])  # one speaker the method cannot place
+    st2 = gap_stats(errors, words, bottom, top, valid)
+    assert st2["share"] == pytest.approx(2 / 5) and st2["wer_top"] == pytest.approx(10 / 200)
     assert np.isnan(cohort_wer(3, 0)) and np.isnan(wer_gap(0.2, 0.0))
+    with pytest.raises(ValueError, match="both the bottom and the top"):
+        gap_stats(errors, words, bottom, bottom)
 
 
-def test_rank_and_bottom_by_share() -> None:
-    # cohort WERs: 0 -> 10%, 1 -> 30%, 2 -> 20%; sizes 5, 1, 4 speakers
-    assign = np.array([0] * 5 + [1] + [2] * 4)
-    errors = np.array([1] * 5 + [3] + [2] * 4)
-    sp = _speakers(np.zeros(10), np.zeros(10), errors, np.full(10, 10))
-    order = rank_cohorts(assign, sp, 3)
-    assert order == [1, 2, 0]
-    assert bottom_by_share(order, assign, 0.1) == {1}
-    assert bottom_by_share(order, assign, 0.2) == {1, 2}  # 1 speaker = 10% < 20%: add the next
-    assert bottom_by_share(order, assign, 0.01) == {1}
+def test_rank_and_one_selection_rule() -> None:
+    # cohort WERs: 0 -> 10%, 1 -> 30%, 2 -> 20%, 3 -> 5%; sizes 5, 1, 4, 2 speakers (12)
+    assign = np.array([0] * 5 + [1] + [2] * 4 + [3] * 2)
+    errors = np.array([1] * 5 + [3] + [2] * 4 + [0, 1])
+    sp = _speakers(np.zeros(12), np.zeros(12), errors, np.full(12, 10))
+    order = rank_cohorts(assign, sp, 4)
+    assert order == [1, 2, 0, 3]
+    assert select(order, assign, 0.05) == ({1}, {3})
+    assert select(order, assign, 0.2) == ({1, 2}, {3, 0})  # 1 speaker = 8% < 20%: add the next
+    assert select(order, assign, 0.9) == ({1, 2, 0}, {3})  # never every cohort; top gets the rest
+    binary = np.array([0] * 10 + [1] * 2)  # a partition whose worse side is 83% of speakers
+    sp2 = _speakers(np.zeros(12), np.zeros(12), np.array([3] * 10 + [0, 1]), np.full(12, 10))
+    o2 = rank_cohorts(binary, sp2, 2)
+    assert select(o2, binary, 0.1) == ({0}, {1}) == select(o2, binary, 0.5)
+
+
+def test_jaccard_and_stability_of_a_planted_and_a_random_cohort() -> None:
+    assert jaccard(np.array([1, 1, 0, 0]), np.array([0, 1, 1, 0])) == pytest.approx(1 / 3)
+    assert jaccard(np.zeros(3), np.zeros(3)) == 1.0
+    rng = np.random.default_rng(5)
+    lab, lat, lon, err, w = _quadrants(rng)  # quadrant 3 at 50% WER: a real bottom region
+    sp = _speakers(lat, lon, err, w)
+
+    def fit(s: Speakers):
+        return fit_tree(s, min_speakers=5, max_regions=4, max_depth=3)
+
+    ref = lab == 3
+    real = bottom_stability(fit, sp, 0.2, ref, resamples=30, seed=0)
+    assert real["failed"] == 0 and real["jaccard_mean"] > 0.8 and real["core_share"] > 0.8
+    flat = _speakers(lat, lon, rng.binomial(w, 0.2), w)  # no region is worse: bottoms wander
+    noise = bottom_stability(fit, flat, 0.2, ref, resamples=30, seed=0)
+    assert noise["jaccard_mean"] < real["jaccard_mean"] - 0.3
 
 
 def test_bootstrap_intervals_cover_the_truth() -> None:
@@ -222,7 +264,7 @@ def test_bootstrap_intervals_cover_the_truth() -> None:
         p = rng.beta(20 * p_mean, 20 * (1 - p_mean))  # speaker heterogeneity
         err = rng.binomial(words, p)
         w = np.full(n, words)
-        b = bootstrap(err, w, bottom, bottom.astype(int), 500, seed=r)
+        b = bootstrap(err, w, bottom, ~bottom, bottom.astype(int), 500, seed=r)
         hits_gap += b["gap"][0] <= true_gap <= b["gap"][1]
         hits_b += b["wer_bottom"][0] <= 0.3 <= b["wer_bottom"][1]
     assert 0.85 <= hits_gap / reps <= 0.99
@@ -283,7 +325,7 @@ def pipeline(tmp_path: Path) -> Path:
     conf = tmp_path / "cohorts.yaml"
     conf.write_text(
         "min_speakers_per_region: 4\nmax_regions: 4\nmax_depth: 3\nmin_partition_speakers: 4\n"
-        "k: 4\nbottom_share: 0.2\nbootstrap: 100\nseed: 1\n"
+        "k: 4\nbottom_share: 0.2\nbootstrap: 100\nstability_resamples: 20\nseed: 1\n"
     )
     return tmp_path
 
@@ -312,8 +354,10 @@ def test_step_end_to_end(pipeline: Path) -> None:
     _run(pipeline)
     out = pipeline / "cohorts"
     assert (out / ".done").is_file()
-    for f in ("report.md", "regions_map.png", "cohort_wer.png", "summary.json"):
+    for f in ("report.md", "regions_map.png", "cohort_wer.png", "share_curve.png", "summary.json"):
         assert (out / f).is_file(), f
+    claims = json.loads((out / "claims.json").read_text())
+    assert [c["system"] for c in claims] == ["Geodemographic vs automatic cohorts"] * 2
     report = (out / "report.md").read_text()
     assert report.startswith("## Cohort discovery") and "65.0" in report and "(regions_map.png)" in report
     summary = json.loads((out / "summary.json").read_text())
@@ -343,8 +387,10 @@ def test_step_end_to_end(pipeline: Path) -> None:
         bad = [c for c in test if c.supervisions[0].custom["zip"] == "z3"]
         flagged = [c.supervisions[0].custom["cohort_bottom"] for c in bad]
         assert np.mean(flagged) > 0.9, method
-        share = json.loads((out / method / "cohorts.json").read_text())["test"]["share"]
-        assert share == pytest.approx(0.25, abs=0.05), method
+        info = json.loads((out / method / "cohorts.json").read_text())
+        assert info["test"]["share"] == pytest.approx(0.25, abs=0.05), method
+        assert info["stability"]["resamples"] == 20 and info["stability"]["jaccard_mean"] > 0.5, method
+        assert [p["setting"] for p in info["share_curve"]][0] == 0.05 and info["share_curve"][0]["gap"] > 1
     geo = json.loads((out / "geo" / "cohorts.json").read_text())
     assert geo["test"]["gap"] > 1.0 and geo["cohorts"][0]["rule"]["box"]["lat"][1] is not None
     # rerun: a no-op, nothing rewritten
@@ -372,3 +418,17 @@ def test_stage_script_usage(tmp_path: Path) -> None:
     (tmp_path / "cohorts.yaml").write_text("k: 2\n")
     proc = _stage(tmp_path, "only-one")
     assert proc.returncode == 1 and "usage" in proc.stderr
+
+
+def test_offline_map_outlines_are_real_geography() -> None:
+    from steps.reports.world_map import outlines
+
+    coast = outlines("gshhs", "c")
+    # Great Britain: one closed coastline whose box holds London and spans about 50-59 N
+    gb = [p for p in coast if p[:, 0].min() < -0.1 < p[:, 0].max() and p[:, 1].min() < 51.5 < p[:, 1].max()]
+    assert any(49 < p[:, 1].min() < 51 and 57 < p[:, 1].max() < 61 for p in gb)
+    assert all(np.allclose(p[0], p[-1], atol=1e-3) for p in coast[:50])  # polygons close
+    borders = outlines("countries", "c")
+    assert len(borders) > 100 and all(np.abs(p[:, 1]).max() <= 90 for p in borders)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        outlines("rivers")

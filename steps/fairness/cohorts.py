@@ -28,17 +28,34 @@ def rank_cohorts(assign: np.ndarray, sp: Speakers, n_cohorts: int) -> list[int]:
     return sorted(range(n_cohorts), key=key)
 
 
-def bottom_by_share(order: list[int], assign: np.ndarray, share: float) -> set[int]:
-    """The worst cohorts whose cumulative share of (assigned) dev speakers reaches ``share``."""
+def _take_until(order: list[int], assign: np.ndarray, share: float, limit: int) -> list[int]:
+    """Cohorts from the front of ``order`` until they hold ``share`` of the assigned speakers
+    (at least one cohort, at most ``limit``)."""
     n = int((assign >= 0).sum())
-    chosen: set[int] = set()
+    chosen: list[int] = []
     covered = 0
-    for c in order:
-        chosen.add(c)
+    for c in order[:limit]:
+        chosen.append(c)
         covered += int((assign == c).sum())
         if n == 0 or covered / n >= share:
             break
     return chosen
+
+
+def select(order: list[int], assign: np.ndarray, share: float) -> tuple[set[int], set[int]]:
+    """The one selection rule every method uses: (bottom, top) cohort ids.
+
+    Bottom: the worst cohorts (by dev WER, ``order``) until they hold ``share`` of the dev
+    speakers; top: the best cohorts not in the bottom, likewise.  The bottom never takes every
+    cohort, so a binary partition gives its worse side against its better side whatever ``share``
+    is (and a partition's side is as large as the partition makes it: that is the method's cut).
+    """
+    if len(order) < 2:
+        return set(order), set()
+    bottom = _take_until(order, assign, share, len(order) - 1)
+    rest = [c for c in reversed(order) if c not in bottom]
+    top = _take_until(rest, assign, share, len(rest))
+    return set(bottom), set(top)
 
 
 def cohort_labels(method: str, order: list[int]) -> dict[int, str]:

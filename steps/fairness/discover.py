@@ -18,11 +18,12 @@ from steps.data.manifests import load_cuts
 from steps.utils import save_manifest_atomic, write_json_atomic
 
 from .automatic import fit_kmeans
-from .cohorts import bottom_by_share, cohort_labels, label_cuts, rank_cohorts, speaker_labels
+from .cohorts import cohort_labels, label_cuts, rank_cohorts, select, speaker_labels
 from .config import CohortsConf
 from .geodemo import search_partition
 from .metrics import bootstrap, gap_stats, paired_difference
 from .speakers import Speakers, attach_embeddings, speaker_embeddings, speakers_from_cuts
+from .stability import bottom_stability
 from .tree import fit_tree
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,32 @@ def fit_rule(method: str, dev: Speakers, cfg: CohortsConf) -> tuple[Any, dict[st
             dev, cfg.attributes, cfg.min_partition_speakers, cfg.max_conditions, cfg.numeric_bins
         )
         return rule, {"rule": rule.text(), "dev_discrepancy": d, "bins": rule.bins}
-    rule, k = fit_kmeans(dev, cfg.k, cfg.seed, cfg.k_max)
-    return rule, {"k": k, "k_criterion": "fixed in YAML" if cfg.k else "best dev silhouette"}
+    rule, k, info = fit_kmeans(dev, cfg.k, cfg.seed, cfg.k_max, cfg.k_selection, cfg.bottom_share)
+    return rule, {"k": k, **info}
+
+
+def refit(method: str, cfg: CohortsConf, k: int | None) -> Any:
+    """``fit_rule`` for the stability resamples, with the automatic method's k held at ``k``."""
+    if method == "auto":
+        return lambda sp: fit_kmeans(sp, k or cfg.k, cfg.seed, cfg.k_max)[0]
+    return lambda sp: fit_rule(method, sp, cfg)[0]
+
+
+def share_curve(
+    order: list[int], assign: dict[str, np.ndarray], tables: dict[str, Speakers], shares: list[float]
+) -> list[dict[str, Any]]:
+    """The test gap for each setting of the bottom share (distinct selections once each)."""
+    out, seen = [], set()
+    for s in shares:
+        bottom, top = select(order, assign["dev"], s)
+        key = (frozenset(bottom), frozenset(top))
+        if key in seen:
+            continue
+        seen.add(key)
+        sp, a = tables["test"], assign["test"]
+        st = gap_stats(sp.errors, sp.words, np.isin(a, list(bottom)), np.isin(a, list(top)), valid=a >= 0)
+        out.append({"setting": s, "n_bottom": len(bottom), "n_top": len(top), **st})
+    return out
 
 
 def _cohort_rows(
@@ -67,6 +92,7 @@ def _cohort_rows(
     rule: Any,
     order: list[int],
     bottom: set[int],
+    top: set[int],
     assign: dict[str, np.ndarray],
     tables: dict[str, Speakers],
     boot: dict[str, dict[str, Any]],
@@ -75,13 +101,15 @@ def _cohort_rows(
     labels = cohort_labels(method, order)
     rows = []
     for rank, c in enumerate(order, start=1):
-        row: dict[str, Any] = {"label": labels[c], "rank": rank, "bottom": c in bottom, "rule": desc[c]}
+        row: dict[str, Any] = {
+            "label": labels[c], "rank": rank, "bottom": c in bottom, "top": c in top, "rule": desc[c]
+        }  # fmt: skip
         for s in SPLITS:
             sel = assign[s] == c
             row[f"{s}_speakers"] = int(sel.sum())
             if s in EVAL_SPLITS:
                 sp = tables[s]
-                st = gap_stats(sp.errors, sp.words, sel)
+                st = gap_stats(sp.errors, sp.words, sel, np.zeros_like(sel))
                 row[f"{s}_wer"] = st["wer_bottom"]
                 row[f"{s}_words"] = st["words_bottom"]
                 row[f"{s}_wer_ci"] = boot[s].get("cohorts", {}).get(c)
@@ -107,21 +135,31 @@ def run_method(
     assign = {s: rule.assign(tables[s]) for s in SPLITS}
     n = len(rule.describe())
     order = rank_cohorts(assign["dev"], tables["dev"], n)
-    bottom = {order[0]} if method == "geodemo" else bottom_by_share(order, assign["dev"], cfg.bottom_share)
+    bottom, top = select(order, assign["dev"], cfg.bottom_share)
     labels = cohort_labels(method, order)
     result: dict[str, Any] = {"method": method, "n_cohorts": n, **info}
     result["bottom_labels"] = [labels[c] for c in order if c in bottom]
+    result["top_labels"] = [labels[c] for c in order if c in top]
     result["unassigned"] = {s: int((assign[s] < 0).sum()) for s in SPLITS}
     boot = {}
     for s in EVAL_SPLITS:
         sp, a = tables[s], assign[s]
-        is_bottom = np.isin(a, list(bottom))
-        st = gap_stats(sp.errors, sp.words, is_bottom, valid=a >= 0)
-        boot[s] = bootstrap(sp.errors, sp.words, is_bottom, a, cfg.bootstrap, cfg.seed, valid=a >= 0)
-        st["ci"] = {k: boot[s].get(k) for k in ("wer_bottom", "wer_rest", "gap")}
+        is_bottom, is_top = np.isin(a, list(bottom)), np.isin(a, list(top))
+        st = gap_stats(sp.errors, sp.words, is_bottom, is_top, valid=a >= 0)
+        boot[s] = bootstrap(sp.errors, sp.words, is_bottom, is_top, a, cfg.bootstrap, cfg.seed, valid=a >= 0)
+        st["ci"] = {k: boot[s].get(k) for k in ("wer_bottom", "wer_top", "gap")}
         result[s] = st
+    result["share_curve"] = share_curve(order, assign, tables, cfg.share_curve)
+    result["stability"] = bottom_stability(
+        refit(method, cfg, info.get("k")),
+        tables["dev"],
+        cfg.bottom_share,
+        np.isin(assign["dev"], list(bottom)),
+        cfg.stability_resamples,
+        cfg.seed,
+    )
     result["train_bottom_speakers"] = int(np.isin(assign["train"], list(bottom)).sum())
-    result["cohorts"] = _cohort_rows(method, rule, order, bottom, assign, tables, boot)
+    result["cohorts"] = _cohort_rows(method, rule, order, bottom, top, assign, tables, boot)
     d = out / method
     d.mkdir(parents=True, exist_ok=True)
     for s in SPLITS:
@@ -129,8 +167,9 @@ def run_method(
         save_manifest_atomic(label_cuts(cuts[s], by_spk), d / f"cuts_{s}.jsonl.gz")
     write_json_atomic(d / "cohorts.json", result)
     log.info(
-        "%s: %d cohorts, bottom %s; test WER gap %s, share %s",
+        "%s: %d cohorts, bottom %s; test WER gap %s, share %s; bottom stability (Jaccard) %s",
         method, n, result["bottom_labels"], result["test"]["gap"], result["test"]["share"],
+        result["stability"].get("jaccard_mean"),
     )  # fmt: skip
     return MethodRun(result, assign, order, {s: boot[s].get("gap_samples") for s in EVAL_SPLITS})
 
@@ -167,6 +206,7 @@ def discover_all(decode_dir: Path, fbank_dir: Path, emb_dir: Path, cfg: CohortsC
         "missing_embeddings": missing,
         "bottom_share": cfg.bottom_share,
         "bootstrap": cfg.bootstrap,
+        "stability_resamples": cfg.stability_resamples,
     }
     write_json_atomic(
         out / "summary.json", {**info, "auto_minus_geodemo_test_gap_ci": diff, "methods": results}

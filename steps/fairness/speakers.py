@@ -41,6 +41,20 @@ class Speakers:
     def index(self) -> dict[str, int]:
         return {s: i for i, s in enumerate(self.ids)}
 
+    def take(self, rows: np.ndarray) -> Speakers:
+        """The speakers at ``rows`` (repeats allowed: a bootstrap resample)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return Speakers(
+            [self.ids[i] for i in rows],
+            self.lat[rows],
+            self.lon[rows],
+            [self.attrs[i] for i in rows],
+            self.errors[rows],
+            self.words[rows],
+            self.utts[rows],
+            None if self.emb is None else self.emb[rows],
+        )
+
 
 def _float(x: Any) -> float:
     try:

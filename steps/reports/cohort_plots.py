@@ -1,4 +1,4 @@
-"""The two cohort figures: the geographic regions on a map, and WER by cohort per method."""
+"""The cohort figures: the geographic regions on a map, WER by cohort per method, the share curve."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from steps.fairness.speakers import Speakers  # noqa: E402
 
+from .world_map import draw as draw_outlines  # noqa: E402
+
 
 def regions_map(
     tables: dict[str, Speakers],
@@ -22,7 +24,8 @@ def regions_map(
     cohorts: list[dict[str, Any]],
     path: Path,
 ) -> None:
-    """Dev (o) and test (^) speakers coloured by their geo region's dev WER, with region boxes.
+    """Dev (o) and test (^) speakers coloured by their geo region's dev WER, with region boxes, over
+    coastlines and country borders (``world_map``, offline).
 
     ``cohorts`` are the geo rows of cohorts.json (rank order); ``order[i]`` is row i's cohort id.
     """
@@ -38,6 +41,7 @@ def regions_map(
     vals = [c["dev_wer"] for c in cohorts if c["dev_wer"] is not None] or [0.0]
     norm = matplotlib.colors.Normalize(min(vals), max(vals) if max(vals) > min(vals) else min(vals) + 1e-6)
     cmap = plt.get_cmap("viridis")
+    draw_outlines(ax, lims)
     dev, dev_a = tables["dev"], assign["dev"]
     for cid, c in zip(order, cohorts, strict=True):
         box = c["rule"]["box"]
@@ -56,9 +60,10 @@ def regions_map(
         w = np.array([wer_of.get(int(c), np.nan) for c in a], dtype=float)
         m = np.isfinite(sp.lat) & np.isfinite(w)
         ax.scatter(sp.lon[m], sp.lat[m], c=w[m], cmap=cmap, norm=norm, marker=marker, s=18, label=s)
-    ax.set(xlim=lims[:2], ylim=lims[2:], xlabel="longitude", ylabel="latitude")
+    ax.set(xlim=lims[:2], ylim=lims[2:], xlabel="longitude (°)", ylabel="latitude (°)", aspect="equal")
     ax.set_title("Geographic regions (tree on dev); colour = region dev WER, thick = bottom")
-    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="region dev WER")
+    mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(mappable, ax=ax, label="region dev WER", shrink=0.6)
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -81,6 +86,23 @@ def cohort_wer(results: dict[str, dict[str, Any]], path: Path) -> None:
         ax.set_xticks(x, [c["label"] for c in rows], rotation=45, fontsize=7)
         ax.set(title=f"{m} (shaded = bottom)", ylabel="WER %")
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def share_curve(results: dict[str, dict[str, Any]], path: Path) -> None:
+    """Test WER gap (bottom vs top) against the test bottom share, one line per method."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m, r in results.items():
+        pts = [(p["share"], p["gap"]) for p in r.get("share_curve", []) if p["gap"] is not None]
+        if pts:
+            x, y = zip(*sorted(pts), strict=True)
+            ax.plot(100 * np.array(x), 100 * np.array(y), marker="o", label=m)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(xlabel="test bottom-cohort share (% of speakers)", ylabel="test WER gap, bottom vs top (%)")
+    ax.set_title("Gap against the share the bottom cohort covers")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
