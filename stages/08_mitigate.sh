@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Stage 8: mitigate the worst cohorts by fine-tuning the baseline: plain (bottom cohort only),
-# EWC (bottom cohort + elastic penalty, one run per lambda) and oversampling (all data, bottom
-# cohort repeated), each from the same averaged baseline for the same number of updates; then
-# decode the test split and write OUT_DIR/report.md (+ regions.png, sweep.png).
+# EWC (bottom cohort + elastic penalty, one run per lambda), oversampling (all data, bottom
+# cohort repeated) and the untargeted control (all data as it is), each from the same averaged
+# baseline for the same number of updates; then decode test (and dev for EWC, whose lambda is
+# chosen on dev) and write OUT_DIR/report.md (+ regions.png, sweep.png, claims.json).
 # usage: 08_mitigate.sh [--method geo] [--lambdas "1000 10000 100000"] [--conf conf/mitigate] [--steps N]
 #                       [--rate R] [--fisher-utts N] [--avg K] [--decode-method M] [--beam N]
 #                       [--chunk-ms N] [--batch-size N] [--bootstrap N] [--seed N] [--force]
@@ -20,30 +21,32 @@ log "data: bottom cohort, and everything with the bottom cohort at $rate of the 
 python -m steps.select_cohort_cuts --method "$method" --mode bottom "${FORCE[@]}" "$cohorts" "$out/data/bottom"
 python -m steps.select_cohort_cuts --method "$method" --mode oversample --rate "$rate" --seed "$seed" \
   "${FORCE[@]}" "$cohorts" "$out/data/oversample"
+python -m steps.select_cohort_cuts --method "$method" --mode all "${FORCE[@]}" "$cohorts" "$out/data/all"
 log "Fisher of the averaged baseline on $fisher_utts training utterances"
 python -m steps.compute_fisher --avg "$avg" --num-utts "$fisher_utts" --seed "$seed" --lang-dir "$lang" \
   "${FORCE[@]}" "$baseline" "$fbank" "$out/fisher"
 
-# name template data [--set ...]: a job that fine-tunes, then decodes test
+# name splits template data [--set ...]: a job that fine-tunes, then decodes SPLITS
 finetune() {
-  local name=$1 template=$2 data=$3; shift 3
+  local name=$1 splits=$2 template=$3 data=$4; shift 4
   mkdir -p "$out/confs"
   python -m steps.write_finetune_conf --model-from "$baseline" --set "max_steps=$steps" \
     --set "init_from=$out/fisher/baseline.pt" "$@" "$template" "$out/confs/$name.yaml"
   jobs+=(--job "finetune_$name" "$(q python -m steps.train_transducer --conf "$out/confs/$name.yaml" \
       --lang-dir "$lang" --seed "$seed" "${FORCE[@]}" "$data" "$out/$name/model") \
-    && $(q python -m steps.decode_transducer --splits test --method "$decode_method" ${beam:+--beam "$beam"} \
+    && $(q python -m steps.decode_transducer --splits "$splits" --method "$decode_method" ${beam:+--beam "$beam"} \
       --chunk-ms "$chunk_ms" --avg 1 --batch-size "$batch_size" "${FORCE[@]}" "$out/$name/model" "$fbank" \
       "$out/$name/decode")")
   systems+=("$name=$out/$name/decode")
 }
 systems=("baseline=$base_decode") jobs=()
-finetune finetune "$conf/finetune.yaml" "$out/data/bottom"
+finetune finetune test "$conf/finetune.yaml" "$out/data/bottom"
 for lam in $lambdas; do
-  finetune "ewc_$lam" "$conf/ewc.yaml" "$out/data/bottom" \
+  finetune "ewc_$lam" dev,test "$conf/ewc.yaml" "$out/data/bottom" \
     --set "regularizers.ewc.fisher=$out/fisher/fisher.pt" --set "regularizers.ewc.lambda=$lam"
 done
-finetune oversample "$conf/oversample.yaml" "$out/data/oversample"
+finetune oversample test "$conf/oversample.yaml" "$out/data/oversample"
+finetune untargeted test "$conf/finetune.yaml" "$out/data/all"
 log "$(( ${#jobs[@]} / 3 )) fine-tunings ($steps updates each) and their test decodes, two side by side (logs in $out/log)"
 python -m steps.run_jobs --jobs 2 --log-dir "$out/log" "${jobs[@]}"
 

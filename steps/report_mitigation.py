@@ -6,8 +6,10 @@
         exp/mitigate/report.md
 
 Each NAME=DECODE_DIR is a decode_transducer output; the first is the baseline.  What a system
-is (fine-tuning, EWC with which lambda, oversampling) is read from the configs its decode and
-training runs recorded, not from its name.  Cohort labels come from
+is (fine-tuning, EWC with which lambda, oversampling, the untargeted control) is read from the
+configs its decode and training runs recorded, not from its name.  EWC's lambda is chosen on
+``--choose-on`` (dev: every EWC decode and the baseline's must hold cuts_dev) and the claim is
+reported on ``--split`` at that lambda; the whole sweep is still shown.  Cohort labels come from
 COHORTS_DIR/<method>/cuts_<split>.jsonl.gz, joined by cut id.  Writes REPORT (markdown starting
 "## Mitigation"), REPORT's .json twin, and regions.png / sweep.png next to it.
 """
@@ -18,10 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import click
-from lhotse import load_manifest
+from lhotse import CutSet, load_manifest
 
 from steps.data.manifests import load_cuts
-from steps.reports.mitigation import Labels, System, evaluate, plot_regions, plot_sweep, render
+from steps.reports.claims import write_claims
+from steps.reports.mitigation import (
+    Labels,
+    System,
+    choose_lambda,
+    claims,
+    evaluate,
+    plot_regions,
+    plot_sweep,
+    render,
+)
 from steps.utils import FairstreamError, read_config, require_complete, write_json_atomic, write_text_atomic
 from steps.utils.cli import CONTEXT, step_main
 
@@ -39,7 +51,7 @@ def describe(decode_dir: Path, first: bool) -> tuple[str, float | None, dict[str
         return "ewc", float(ewc["lambda"]), dec
     data = Path(train["input"])
     mode = read_config(data).get("mode") if (data / "config.yaml").is_file() else None
-    return ("oversample" if mode == "oversample" else "finetune"), None, dec
+    return {"oversample": "oversample", "all": "untargeted"}.get(mode, "finetune"), None, dec
 
 
 @click.command(context_settings=CONTEXT)
@@ -50,16 +62,25 @@ def describe(decode_dir: Path, first: bool) -> tuple[str, float | None, dict[str
 )
 @click.option("--method", default="geo", help="Cohort method: COHORTS_DIR/<method>/.")
 @click.option("--split", default="test", help="The decoded split the report is about.")
+@click.option("--choose-on", default="dev", help="The split EWC's lambda is chosen on ('' = no choice).")
 @click.option("--bootstrap", "n_boot", type=int, default=1000, help="Speaker resamples.")
 @click.option("--seed", type=int, default=42, help="Bootstrap seed.")
 @step_main
 def main(
-    systems: tuple[str, ...], report: Path, cohorts_dir: Path, method: str, split: str, n_boot: int, seed: int
+    systems: tuple[str, ...],
+    report: Path,
+    cohorts_dir: Path,
+    method: str,
+    split: str,
+    choose_on: str,
+    n_boot: int,
+    seed: int,
 ) -> None:
     """Compare SYSTEMS (NAME=DECODE_DIR, baseline first) by cohort and write REPORT."""
     require_complete(cohorts_dir, "cohort")
     labels = Labels.from_cuts(load_cuts(cohorts_dir / method, split))
     parsed: list[System] = []
+    dev: list[System] = []
     base_search: dict[str, Any] = {}
     for i, spec in enumerate(systems):
         name, sep, d = spec.partition("=")
@@ -72,14 +93,16 @@ def main(
             base_search = search
         elif search != base_search:
             raise FairstreamError(f"{name} was decoded with {search}, the baseline with {base_search}")
-        path = decode_dir / f"cuts_{split}.jsonl.gz"
-        if not path.is_file():
-            raise FairstreamError(f"{decode_dir} has no {path.name}; decode --splits {split}")
-        parsed.append(System(name, load_manifest(path), kind, lam))
+        parsed.append(System(name, _decoded(decode_dir, split), kind, lam))
+        if choose_on and kind in ("baseline", "ewc"):
+            dev.append(System(name, _decoded(decode_dir, choose_on), kind, lam))
     if len({s.name for s in parsed}) != len(parsed):
         raise FairstreamError("system names must be distinct")
     result = evaluate(labels, parsed, n_boot, seed)
     result["decode"] = base_search
+    if len(dev) > 1:
+        dev_labels = Labels.from_cuts(load_cuts(cohorts_dir / method, choose_on))
+        result["choice"] = choose_lambda(evaluate(dev_labels, dev, 0, seed), choose_on)
     report.parent.mkdir(parents=True, exist_ok=True)
     figures = {"Per-cohort test WER, baseline vs each mitigation": "regions.png"}
     plot_regions(result, report.with_name("regions.png"))
@@ -87,8 +110,16 @@ def main(
         plot_sweep(result, report.with_name("sweep.png"))
         figures["Forgetting vs adaptation along the λ sweep"] = "sweep.png"
     write_json_atomic(report.with_suffix(".json"), result)
+    write_claims(report.parent, claims(result))
     write_text_atomic(report, render(result, method, figures))
     click.echo(f"wrote {report}", err=True)
+
+
+def _decoded(decode_dir: Path, split: str) -> CutSet:
+    path = decode_dir / f"cuts_{split}.jsonl.gz"
+    if not path.is_file():
+        raise FairstreamError(f"{decode_dir} has no {path.name}; decode --splits {split}")
+    return load_manifest(path)
 
 
 if __name__ == "__main__":

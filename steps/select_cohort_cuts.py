@@ -1,8 +1,10 @@
-"""Fine-tuning data for mitigation: the bottom cohort's training cuts, or all with it oversampled.
+"""Fine-tuning data for mitigation: the bottom cohort's training cuts, all with it oversampled, or
+all of them untouched (the untargeted control: as many extra updates, no targeting).
 
     python -m steps.select_cohort_cuts exp/cohorts exp/mitigate/data/bottom --mode bottom
     python -m steps.select_cohort_cuts exp/cohorts exp/mitigate/data/oversample \
         --mode oversample --rate 0.5
+    python -m steps.select_cohort_cuts exp/cohorts exp/mitigate/data/all --mode all
 
 COHORTS_DIR is the cohort stage's output; COHORTS_DIR/<method>/cuts_<split>.jsonl.gz
 supervisions carry ``cohort`` and ``cohort_bottom``.  OUT_DIR gets cuts_train.jsonl.gz (features
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 @click.command(context_settings=CONTEXT)
 @click.argument("cohorts_dir", type=click.Path(path_type=Path))
 @click.argument("out_dir", type=click.Path(path_type=Path))
-@click.option("--mode", type=click.Choice(["bottom", "oversample"]), required=True)
+@click.option("--mode", type=click.Choice(["bottom", "oversample", "all"]), required=True)
 @click.option(
     "--rate", type=float, default=0.5, help="oversample: share of utterances from the bottom cohort."
 )
@@ -53,7 +55,10 @@ def main(
         "seed": seed if mode == "oversample" else None,
     }
     cuts = load_cuts(cohorts_dir / method, split).to_eager()
-    selected = bottom_only(cuts) if mode == "bottom" else oversample(cuts, rate, seed)
+    if mode == "all":
+        selected = cuts
+    else:
+        selected = bottom_only(cuts) if mode == "bottom" else oversample(cuts, rate, seed)
     n_bottom = sum(is_bottom(c) for c in selected)
     if not len(selected):
         raise FairstreamError("the selection is empty")

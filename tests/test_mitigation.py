@@ -24,7 +24,7 @@ from steps.nnet.ewc import EwcPenalty, diagonal_fisher, save_fisher, transducer_
 from steps.nnet.task import Task
 from steps.nnet.trainer import TrainConf, Trainer, build_regularizers
 from steps.nnet.transducer import ModelConf, Transducer
-from steps.reports.mitigation import Labels, System, evaluate, render, seed_direction
+from steps.reports.mitigation import Labels, System, choose_lambda, claims, evaluate, render, seed_direction
 from steps.tasks import load_train_conf
 from steps.utils import FairstreamError, save_manifest_atomic, stage_output
 from tests.conftest import REPO, run_step
@@ -285,6 +285,7 @@ SYSTEMS = {  # per-cohort substitutions per utterance (+1 on one utterance of ea
     "ewc_10": ("ewc", 10.0, {"a": 3, "b": 3, "c": 1, "d": 1}),
     "ewc_1000": ("ewc", 1000.0, {"a": 5, "b": 4, "c": 2, "d": 1}),
     "oversample": ("oversample", None, {"a": 4, "b": 3, "c": 1, "d": 1}),
+    "untargeted": ("untargeted", None, {"a": 5, "b": 4, "c": 1, "d": 0}),
 }
 
 
@@ -311,11 +312,33 @@ def test_report_numbers_and_verdict() -> None:
     assert md.startswith("## Mitigation")
     assert "(regions.png)" in md and "held for λ = 10 but not for λ = 1000" in md
     assert "| 0 |" in md and "| 10 |" in md and "| 1000 |" in md  # the sweep, plain = lambda 0
+    # against the untargeted control (paired): EWC λ=10 cuts the targeted WER that the control leaves
+    vs = r["vs_untargeted"]["ewc_10"]["targeted"]
+    assert vs["estimate"] == pytest.approx((26 - 38) / 80) and vs["ci"][1] < 0
+    assert "untargeted control" in md and "− control" in md
 
 
-def make_stage(path: Path, cfg: dict, cuts: CutSet | None = None, split: str = "test") -> Path:
+def test_lambda_is_chosen_on_dev_and_judged_on_test() -> None:
+    dev = [System(n, decoded(e), k, lam) for n, (k, lam, e) in SYSTEMS.items() if k in ("baseline", "ewc")]
+    d = evaluate(Labels.from_cuts(labels()), dev, n_boot=0, seed=1)
+    # ewc_10: 36 errors over 160 words (baseline 48): allowed, max 13/40; ewc_1000 raises overall (52)
+    choice = choose_lambda(d)
+    assert (choice["system"], choice["lambda"]) == ("ewc_10", 10.0) and "do not raise" in choice["rule"]
+    worse = [dev[0], System("ewc_1000", dev[2].cuts, "ewc", 1000.0)]
+    assert choose_lambda(evaluate(Labels.from_cuts(labels()), worse, 0, 1))["rule"].startswith("every")
+    systems = [System(n, decoded(e), k, lam) for n, (k, lam, e) in SYSTEMS.items()]
+    r = evaluate(Labels.from_cuts(labels()), systems, n_boot=200, seed=1)
+    r["choice"] = choice
+    (claim,) = claims(r)
+    assert claim.held is True and "λ=10 (chosen on dev)" in claim.ours and "untargeted" in claim.note
+    r["choice"] = {**choice, "system": "ewc_1000", "lambda": 1000.0}
+    assert claims(r)[0].held is not True  # overall rises at λ=1000
+    assert "At the λ chosen on dev (10)" in render({**r, "choice": choice}, "geo", {})
+
+
+def make_stage(path: Path, cfg: dict, cuts: CutSet | None = None, splits: tuple = ("test", "dev")) -> Path:
     with stage_output(path, cfg) as d:
-        if cuts is not None:
+        for split in splits if cuts is not None else ():
             save_manifest_atomic(cuts, d / f"cuts_{split}.jsonl.gz")
     return path
 
@@ -325,12 +348,14 @@ def test_report_step(tmp_path: Path) -> None:
     with stage_output(cohorts, {"x": 1}) as d:
         (d / "geo").mkdir()
         save_manifest_atomic(labels(), d / "geo" / "cuts_test.jsonl.gz")
+        save_manifest_atomic(labels(), d / "geo" / "cuts_dev.jsonl.gz")
     data = make_stage(tmp_path / "data_bottom", {"mode": "bottom"})
     over = make_stage(tmp_path / "data_over", {"mode": "oversample"})
+    every = make_stage(tmp_path / "data_all", {"mode": "all"})
     search = {"method": "modified_beam", "beam": 4, "streaming": True, "chunk_ms": 320}
     args = []
     for name, (kind, lam, errs) in SYSTEMS.items():
-        model_cfg = {"input": str(over if kind == "oversample" else data)}
+        model_cfg = {"input": str({"oversample": over, "untargeted": every}.get(kind, data))}
         if kind == "ewc":
             model_cfg["regularizers"] = {"ewc": {"fisher": "f.pt", "lambda": lam}}
         model = make_stage(tmp_path / name / "model", model_cfg)
@@ -341,7 +366,11 @@ def test_report_step(tmp_path: Path) -> None:
     md = report.read_text()
     assert md.startswith("## Mitigation") and "oversampling" in md and "EWC λ=1000" in md
     assert (report.parent / "regions.png").stat().st_size > 0 and (report.parent / "sweep.png").is_file()
-    assert json.loads(report.with_suffix(".json").read_text())["systems"]["ewc_10"]["lambda"] == 10.0
+    result = json.loads(report.with_suffix(".json").read_text())
+    assert result["systems"]["ewc_10"]["lambda"] == 10.0 and result["choice"]["lambda"] == 10.0
+    assert result["systems"]["untargeted"]["kind"] == "untargeted" and "untargeted control" in md
+    (claim,) = json.loads((report.parent / "claims.json").read_text())
+    assert claim["system"] == "Geographic cohorts + EWC" and claim["held"] is True
     bad = make_stage(
         tmp_path / "greedy", {**search, "method": "greedy", "model_dir": str(model)}, decoded(errs)
     )
@@ -353,7 +382,7 @@ def test_report_step(tmp_path: Path) -> None:
 
 def test_mitigation_confs_are_training_confs() -> None:
     confs = {p.stem: load_train_conf(p, None)[0] for p in sorted((REPO / "conf/mitigate").glob("*.yaml"))}
-    assert set(confs) == {"finetune", "ewc", "oversample"}
+    assert set(confs) == {"finetune", "ewc", "oversample"}  # the untargeted control uses finetune
     assert len({c.max_steps for c in confs.values()}) == 1  # the same number of updates
     assert set(confs["ewc"].regularizers) == {"ewc"} and not confs["finetune"].regularizers
     assert all(c.init_from and c.model == confs["finetune"].model for c in confs.values())
