@@ -91,3 +91,16 @@ def test_variant_configs_differ_only_in_variant() -> None:
     for c in confs.values():
         c["arw"].pop("variant")
     assert confs["none"] == confs["pairwise_sum"] == confs["pair_direct"]
+
+
+def test_pair_loss_balance_by_hand() -> None:
+    losses = torch.tensor([1.0, 3.0, 2.0, 2.0, 6.0])
+    same = torch.tensor([True, True, False, False, False])
+    w = torch.tensor([1.0, 3.0, 1.0, 1.0, 2.0])
+    # joint: one weighted mean over every pair; per_class: mean of the two classes' weighted means
+    assert weighted_pair_loss(losses, w, same, "joint").item() == pytest.approx((1 + 9 + 2 + 2 + 12) / 8)
+    per = ((1 + 9) / 4 + (2 + 2 + 12) / 4) / 2
+    assert weighted_pair_loss(losses, w, same, "per_class").item() == pytest.approx(per)
+    assert weighted_pair_loss(losses, None, same, "joint").item() == pytest.approx(14 / 5)
+    with pytest.raises(ValueError, match="balance must be one of"):
+        weighted_pair_loss(losses, w, same, "pairs")

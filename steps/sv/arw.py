@@ -123,11 +123,12 @@ def adversary_step(
     j: torch.Tensor,
     same: torch.Tensor,
     losses: torch.Tensor,
+    balance: str = "joint",
 ) -> float:
     """One gradient-ascent step of the adversary on the (fixed) per-pair losses; returns the
-    weighted loss before the step."""
+    weighted loss before the step (``balance`` as in the extractor's loss)."""
     weights = adversary(emb.detach(), cluster, i, j)
-    objective = weighted_pair_loss(losses.detach(), weights, same)
+    objective = weighted_pair_loss(losses.detach(), weights, same, balance)
     opt.zero_grad(set_to_none=True)
     (-objective).backward()
     opt.step()

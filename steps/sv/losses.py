@@ -3,9 +3,12 @@
 The AM-softmax head gives the extractor a well-spread embedding space quickly; the pairwise
 loss is what ARW re-weights, because its unit is a pair of samples, the thing a verification
 trial scores.  Each pair's loss is a logistic loss on its scaled cosine similarity,
-``softplus(-y * (scale * cos + bias))`` with ``y = +1`` for same-speaker pairs, and the batch
-loss averages target and non-target pairs separately (a batch of M speakers x K utterances has
-many more non-target pairs), each as a weighted mean under the pair weights.
+``softplus(-y * (scale * cos + bias))`` with ``y = +1`` for same-speaker pairs.  The batch loss
+is the weighted mean of the pair losses under the pair weights, either over all pairs at once
+(``joint``: the paper's weighted metric-learning loss, so the adversary's weights compete across
+every pair of the batch) or separately within target and non-target pairs, then averaged
+(``per_class``: a batch of M speakers x K utterances has many more non-target pairs, and this
+keeps the two kinds at equal mass).
 """
 
 from __future__ import annotations
@@ -61,14 +64,21 @@ def pair_losses(
     return F.softplus(-y * scorer(cos))
 
 
+BALANCES = ("joint", "per_class")
+
+
 def weighted_pair_loss(
-    losses: torch.Tensor, weights: torch.Tensor | None, same: torch.Tensor
+    losses: torch.Tensor, weights: torch.Tensor | None, same: torch.Tensor, balance: str = "joint"
 ) -> torch.Tensor:
-    """Mean of the target-pair and non-target-pair weighted means (uniform when ``weights`` is None)."""
+    """Weighted mean of the pair losses (uniform when ``weights`` is None): over all pairs
+    (``joint``) or the mean of the target-pair and non-target-pair weighted means (``per_class``)."""
+    if balance not in BALANCES:
+        raise ValueError(f"balance must be one of {BALANCES}, got {balance!r}")
     if weights is None:
         weights = torch.ones_like(losses)
+    groups = [torch.ones_like(same)] if balance == "joint" else [same, ~same]
     parts = []
-    for m in (same, ~same):
+    for m in groups:
         if m.any():
             w = weights[m]
             parts.append((w * losses[m]).sum() / w.sum().clamp(min=1e-12))

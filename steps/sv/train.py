@@ -1,10 +1,12 @@
 """Training loop of the speaker embedder, with or without the ARW adversary.
 
 Schedule: ``am_fraction`` of the steps with additive-margin softmax only (a quick, stable start), then the
-pairwise loss (re-weighted by the adversary for ARW variants) plus ``am_weight`` x AM-softmax
-until ``max_steps``.  Baseline and ARW share seed, batches and step count: the sampler and the
-extractor are seeded independently of the adversary, so the first ``am_steps`` are identical and
-the only difference afterwards is the pair weighting.
+pairwise loss (re-weighted by the adversary for ARW variants; ``pair_balance`` says how the
+weights are normalised) plus ``am_weight`` x AM-softmax until ``max_steps``.  The defaults are the
+paper's: the weighted metric-learning loss alone (``am_weight: 0``), weights normalised over all
+pairs of the batch (``pair_balance: joint``).  Baseline and ARW share seed, batches and step
+count: the sampler and the extractor are seeded independently of the adversary, so the first
+``am_steps`` are identical and the only difference afterwards is the pair weighting.
 
 Resumable from ``checkpoint-latest.pt`` (extractor, heads, optimisers, scheduler, adversary,
 cluster memory, sampler and RNG states, step counter); a rerun continues where it stopped.
@@ -40,7 +42,7 @@ from steps.utils.device import set_job_threads
 from .arw import ArwConf, adversary_step, build_adversary
 from .clusters import ClusterMemory
 from .data import BatchConf, FeatureBank, SpeakerBatchSampler
-from .losses import AmSoftmaxHead, PairScorer, batch_pairs, pair_losses, weighted_pair_loss
+from .losses import BALANCES, AmSoftmaxHead, PairScorer, batch_pairs, pair_losses, weighted_pair_loss
 from .model import ExtractorConf, TdnnExtractor, count_parameters
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,9 @@ class SvTrainConf:
     seed: int = 42
     max_steps: int = 800
     am_fraction: float = 0.375  # AM-softmax-only warm-up, as a fraction of max_steps
-    am_weight: float = 0.2  # AM-softmax weight once the pairwise loss is on
+    am_weight: float = 0.0  # AM-softmax weight once the pairwise loss is on (paper: 0, the
+    # weighted metric-learning loss alone)
+    pair_balance: str = "joint"  # joint (paper: one weighted mean over all pairs) | per_class
     am_margin: float = 0.2
     am_scale: float = 30.0
     lr: float = 3e-3
@@ -83,6 +87,8 @@ class SvTrainConf:
         self.model_conf(), self.batch_conf(), self.arw_conf()
         if not 0.0 <= self.am_fraction <= 1.0:
             raise FairstreamError(f"am_fraction must be within [0, 1], got {self.am_fraction}")
+        if self.pair_balance not in BALANCES:
+            raise FairstreamError(f"pair_balance must be one of {BALANCES}, got {self.pair_balance!r}")
 
     @property
     def am_steps(self) -> int:
@@ -212,10 +218,11 @@ class SvTrainer:
                     weights = self.adversary(emb.detach(), cluster, i, j)
                 stats["weight_max"] = weights.max().item()
                 stats["weight_std"] = weights.std().item()
-            pl = weighted_pair_loss(losses, weights, same)
+            pl = weighted_pair_loss(losses, weights, same, conf.pair_balance)
             loss = conf.am_weight * am_loss + pl
             stats["pair_loss"] = pl.item()
-            stats["pair_loss_unweighted"] = weighted_pair_loss(losses.detach(), None, same).item()
+            unweighted = weighted_pair_loss(losses.detach(), None, same, conf.pair_balance)
+            stats["pair_loss_unweighted"] = unweighted.item()
         if not torch.isfinite(loss):
             return None
         self.opt.zero_grad(set_to_none=True)
@@ -229,7 +236,7 @@ class SvTrainer:
         self.clusters.update(batch.index, emb)
         if pairwise and self.adversary is not None and self.step % self.arw.adversary_every == 0:
             stats["adv_objective"] = adversary_step(
-                self.adversary, self.adv_opt, emb, cluster, i, j, same, losses
+                self.adversary, self.adv_opt, emb, cluster, i, j, same, losses, conf.pair_balance
             )
         stats["loss"] = loss.item()
         stats["lr"] = self.sched.get_last_lr()[0]
