@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from steps.reports.sv import render
+from steps.reports.claims import write_claims
+from steps.reports.sv import claims, render
 from steps.sv.det import plot_det
 from steps.sv.evaluate import ScoredTrials, bootstrap, evaluate
 from steps.utils import FairstreamError, require_complete, write_json_atomic, write_text_atomic
@@ -75,6 +76,7 @@ def main(
     write_json_atomic(
         report.with_suffix(".json"), {"results": results, "bootstrap": boot, "trials": trial_info}
     )
+    write_claims(report.parent, claims(results, boot, baseline))
     write_text_atomic(report, render(results, boot, baseline, figure_prefix + figure.name, trial_info))
     click.echo(f"wrote {report} and {figure}", err=True)
 

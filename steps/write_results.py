@@ -17,7 +17,7 @@ import click
 
 from steps.reports.asr import asr_section
 from steps.reports.claims import claims_section
-from steps.reports.compare import compare_section
+from steps.reports.compare import compare_claims, compare_section
 from steps.reports.learning import learning_section
 from steps.reports.machine import describe
 from steps.utils import write_text_atomic
@@ -83,7 +83,7 @@ def main(
     sections = [
         s
         for s in [
-            claims_section(exp_dir),
+            claims_section(exp_dir, compare_claims(exp_dir, reference)),
             asr_section(exp_dir),
             learning_section(exp_dir, fig_dir, out_md.parent),
             compare_section(exp_dir, fig_dir, out_md.parent, reference),

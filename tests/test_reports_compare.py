@@ -9,7 +9,8 @@ import numpy as np
 from lhotse import CutSet, MonoCut, SupervisionSegment
 
 from steps.reports.asr import asr_section
-from steps.reports.compare import compare_section, compare_to_reference, load_decodes
+from steps.reports.claims import claims_section
+from steps.reports.compare import compare_claims, compare_section, compare_to_reference, load_decodes
 
 TINY_MODEL = {
     "encoder": "lstm",
@@ -77,6 +78,13 @@ def test_full_comparison(tmp_path: Path) -> None:
     assert set(rows) == {"lstm", "conformer"}  # no reference for modified_beam: no row there
     assert "worse" in rows["lstm"] and "no significant difference" in rows["conformer"]
     assert "![test WER vs RTF](results/asr_wer_vs_rtf.png)" in text
+    # the claim lines: greedy (no LM decode here); lstm worse -> held, conformer tie -> undecided
+    claims = {c.claim.split()[-6]: c for c in compare_claims(tmp_path, "convrnnt")}
+    assert set(claims) == {"lstm", "conformer"} and claims["lstm"].held is True
+    assert claims["conformer"].held is None and "(greedy)" in claims["lstm"].ours
+    table = claims_section(tmp_path, list(claims.values()))
+    assert table.startswith("## Paper claims at a glance")
+    assert "| held |" in table and "| undecided |" in table
 
 
 def test_comparison_resamples_speakers_and_needs_the_same_utterances(tmp_path: Path) -> None:

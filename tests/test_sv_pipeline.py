@@ -167,6 +167,9 @@ def test_report_compares_systems(sv_exp: Path) -> None:
     assert "| none |" in text and "| pairwise_sum |" in text
     assert "seed's claim" in text and "Did the seed's direction hold?" in text
     assert "](report_det.png)" in text and (sv_exp / "report_det.png").is_file()
+    claims = json.loads((sv_exp / "claims.json").read_text())
+    assert len(claims) == 3 and all(c["claim"].startswith("pairwise_sum vs none") for c in claims)
+    assert all(c["held"] in (True, False, None) and c["paper"].endswith("rel.") for c in claims)
 
 
 def test_degenerate_scores_stop_with_one_line(sv_exp: Path, tmp_path: Path) -> None:

@@ -44,9 +44,9 @@ def read_claims(exp_dir: Path) -> list[Claim]:
     return out
 
 
-def claims_section(exp_dir: Path) -> str:
-    """The summary table, or "" when no stage wrote claims."""
-    claims = read_claims(exp_dir)
+def claims_section(exp_dir: Path, first: list[Claim] | None = None) -> str:
+    """The summary table (``first``, then every stage's claims.json), or "" when there are none."""
+    claims = [*(first or []), *read_claims(exp_dir)]
     if not claims:
         return ""
     rows = [

@@ -19,6 +19,8 @@ import yaml
 
 from steps.utils.stats import paired_ratio_difference
 
+from .claims import Claim
+
 log = logging.getLogger(__name__)
 
 
@@ -186,6 +188,30 @@ def compare_to_reference(decodes: list[Decode], reference: str, num_samples: int
         out.append(Comparison(d.model, d.method, len(ids), len(set(speakers)),
                               100 * iv.estimate, 100 * iv.low, 100 * iv.high))  # fmt: skip
     return out
+
+
+CLAIM_METHOD = "modified_beam_lm"  # the search the later stages decode with
+
+
+def compare_claims(exp_dir: Path, reference: str = "convrnnt") -> list[Claim]:
+    """One line per other architecture: does ``reference`` (ConvRNN-T, Radfar et al. 2022) have a
+    lower test WER with the search the later stages use (or any search, if that one is missing)?"""
+    comparisons = compare_to_reference(load_decodes(exp_dir), reference)
+    methods = {c.method for c in comparisons}
+    method = CLAIM_METHOD if CLAIM_METHOD in methods else min(methods, default=None)
+    held = {VERDICTS[1]: True, VERDICTS[-1]: False, VERDICTS[0]: None}
+    return [
+        Claim(
+            "ConvRNN-T",
+            f"{reference} has a lower WER than {c.model} (streaming, same size and budget)",
+            "lower WER than LSTM RNN-T, Conformer and ContextNet",
+            f"{c.model} − {reference}: {c.diff:+.2f} [{c.lo:+.2f}, {c.hi:+.2f}] abs. % ({c.method})",
+            held[c.verdict],
+            "test speakers, paired bootstrap",
+        )
+        for c in comparisons
+        if c.method == method
+    ]
 
 
 def bootstrap_table(comparisons: list[Comparison], reference: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from .claims import Claim
 from .format import ci_suffix, pct, signed_pct
 
 # Jin et al. (Interspeech 2022), pairwise weighting vs baseline on VoxCeleb (relative change)
@@ -90,6 +91,31 @@ def render(
     lines.append(_paragraph(verdicts, baseline))
     lines.append("")
     return "\n".join(lines)
+
+
+def claims(results: dict[str, dict[str, Any]], boot: dict[str, Any], baseline: str) -> list[Claim]:
+    """One line per seed claim and ARW system: relative change against the baseline, with its
+    paired interval; held when the interval lies below 0, not held when above, else undecided."""
+    out = []
+    for n in [n for n in results if n != baseline]:
+        rel_ci = boot.get("relative_change", {}).get(n, {})
+        for k, claim in SEED_CLAIMS.items():
+            a = results[n]["overall"]["eer"] if k == "eer" else results[n]["fairness"][k]
+            b = results[baseline]["overall"]["eer"] if k == "eer" else results[baseline]["fairness"][k]
+            rel, ci = _rel(a, b), rel_ci.get(k)
+            held = None if not ci else True if ci[1] < 0 else False if ci[0] > 0 else None
+            ci_txt = f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else ""
+            out.append(
+                Claim(
+                    "ARW speaker verification",
+                    f"{n} vs {baseline}: {CLAIM_NAMES[k]} falls",
+                    f"{100 * claim:+.1f}% rel.",
+                    f"{signed_pct(rel)}{ci_txt}",
+                    held,
+                    "relative change; paired bootstrap over trials",
+                )
+            )
+    return out
 
 
 def _held(rel: float | None, ci: list[float] | None) -> str:
