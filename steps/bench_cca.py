@@ -13,8 +13,12 @@ the WERs of a model.  Per model and split, over every cut, one utterance at a ti
 for the gates actually applied; other encoders: ``steps/nnet/flops.py``), encoder wall-clock per
 second of audio on ``--num-threads`` threads (the minimum of ``--repeats`` runs per utterance,
 after one warm-up), the fraction of MHA and FFN frame-blocks skipped, overall, per accent
-(``supervision.custom["accent"]``) and per SNR bin (``cut.custom["snr_db"]``).  Savings and the
-relative WER change are against ``--reference``.
+(``supervision.custom["accent"]``) and per SNR bin (``cut.custom["snr_db"]``), and per utterance
+(with its errors from the decode's ``cuts_<split>.jsonl.gz``) in ``--out-json``.  Savings and the
+relative WER change (with a paired 95% interval over speakers) are against ``--reference``.  On
+``--compare-split`` the report adds each CCA variant against the sliding-window variant closest to
+it in compute, whether skipping depends on SNR and accent, and the paper's claim, which it also
+writes as ``claims.json`` next to ``--report-md`` (``steps.reports.claims``).
 """
 
 from __future__ import annotations
@@ -36,7 +40,19 @@ from steps.nnet.encoders.cca import CcaTransformer, SlidingWindowTransformer
 from steps.nnet.flops import count_flops
 from steps.nnet.loading import load_model
 from steps.nnet.streaming import load_features
-from steps.reports.cca import convergence_note, format_tables, plot_tradeoff, report_fragment, snr_bin_order
+from steps.reports.cca import (
+    UTTERANCE_COLUMNS,
+    analysis_sections,
+    cca_claim,
+    convergence_note,
+    format_tables,
+    paired_wer_change,
+    plot_tradeoff,
+    report_fragment,
+    snr_bin_order,
+)
+from steps.reports.claims import write_claims
+from steps.reports.compare import utterance_errors
 from steps.utils import FairstreamError, read_config, require_complete, write_json_atomic
 from steps.utils.atomic import write_text_atomic
 from steps.utils.cli import CONTEXT, step_main
@@ -92,7 +108,7 @@ def snr_bin(snr: float | None, edges: list[float]) -> str:
 def kind_of(encoder: torch.nn.Module) -> str:
     if isinstance(encoder, SlidingWindowTransformer):
         return "sliding_window"
-    if isinstance(encoder, CcaTransformer) and encoder.arbitrator is not None:
+    if isinstance(encoder, CcaTransformer) and encoder.gated:
         return "cca"
     return "dense"
 
@@ -153,6 +169,7 @@ def measure_split(
     overall = Tally()
     accents: dict[str, Tally] = defaultdict(Tally)
     snrs: dict[str, Tally] = defaultdict(Tally)
+    utts: dict[str, list] = {k: [] for k in UTTERANCE_COLUMNS}
     cca = isinstance(encoder, CcaTransformer)
     warm = False
     device = next(encoder.parameters()).device
@@ -164,26 +181,41 @@ def measure_split(
         wall = time_forward(encoder, feats, lens, repeats)
         if cca:
             rep = encoder.flop_report()  # the gates of the timed forward
-            flops, frames = rep["flops"][0], rep["frames"][0]
+            flops, dense, frames = rep["flops"][0], rep["dense_flops"][0], rep["frames"][0]
             blocks, mha, ffn = frames * rep["blocks_per_type"], rep["kept_mha"][0], rep["kept_ffn"][0]
         else:
             flops, blocks, mha, ffn = count_flops(encoder, feats, lens), 0, 0, 0
+            dense = flops
         sup = cut.supervisions[0] if cut.supervisions else None
         accent = str(((sup.custom or {}) if sup is not None else {}).get("accent") or "unknown")
         snr = (cut.custom or {}).get("snr_db")
+        group = snr_bin(None if snr is None else float(snr), snr_edges)
         row = (cut.duration, float(flops), wall, blocks, mha, ffn)
         overall.add(*row)
         accents[accent].add(*row)
-        snrs[snr_bin(None if snr is None else float(snr), snr_edges)].add(*row)
+        snrs[group].add(*row)
+        ident = (sup.id, str(sup.speaker)) if sup is not None else (cut.id, cut.id)
+        values = (*ident, accent, group, float(flops), float(dense))
+        for key, value in zip(UTTERANCE_COLUMNS, values, strict=True):
+            utts[key].append(value)
     return {
         **overall.summary(),
         "per_accent": {k: v.summary() for k, v in sorted(accents.items())},
         "per_snr": {k: v.summary() for k, v in sorted(snrs.items(), key=lambda kv: snr_bin_order(kv[0]))},
+        "utterances": utts,
     }
 
 
+def attach_errors(utts: dict[str, list], errors: dict[str, tuple[int, int, str, str]]) -> None:
+    """Add each utterance's decoding errors and reference words (None where the decode lacks it)."""
+    found = [errors.get(i) for i in utts["id"]]
+    utts["errors"] = [None if e is None else e[0] for e in found]
+    utts["ref_words"] = [None if e is None else e[1] for e in found]
+
+
 def add_comparisons(results: dict[str, Any], reference: str) -> None:
-    """Compute and wall-clock saved and relative WER change of every model vs the reference."""
+    """Compute and wall-clock saved and relative WER change of every model vs the reference, the
+    latter with its paired 95% interval over speakers when both decodes have per-utterance errors."""
     ref = results[reference]
     for model in results.values():
         for split, m in model["splits"].items():
@@ -194,6 +226,8 @@ def add_comparisons(results: dict[str, Any], reference: str) -> None:
             m["wall_saved"] = 1 - m["wall_ms_per_second"] / r["wall_ms_per_second"]
             wer, ref_wer = m.get("wer"), r.get("wer")
             m["rel_wer_change"] = (wer - ref_wer) / ref_wer if wer is not None and ref_wer else None
+            iv = paired_wer_change(r, m, relative=True)
+            m["rel_wer_ci"] = None if iv is None or iv.low is None else [iv.low, iv.high]
 
 
 # ---- the command -----------------------------------------------------------------------------
@@ -216,7 +250,11 @@ def add_comparisons(results: dict[str, Any], reference: str) -> None:
 @click.option("--num-threads", type=int, default=1, help="torch threads for the timing.")
 @click.option("--repeats", type=int, default=1, help="Timed runs per utterance (the minimum is kept).")
 @click.option("--snr-edges", default="10,20", help="SNR bin edges in dB (bins <10, 10-20, >=20).")
-@click.option("--plot-split", default="test", help="Split whose WERs the plot shows.")
+@click.option(
+    "--compare-split",
+    default="test",
+    help="Split of the plot, the comparison at equal compute, the difficulty analysis and the claim.",
+)
 @click.option("--out-json", type=click.Path(path_type=Path), default=None, help="Write all results here.")
 @click.option("--report-md", type=click.Path(path_type=Path), default=None, help="Write a markdown section.")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="PNG: rel. WER vs compute saved.")
@@ -234,7 +272,7 @@ def main(
     num_threads: int,
     repeats: int,
     snr_edges: str,
-    plot_split: str,
+    compare_split: str,
     out_json: Path | None,
     report_md: Path | None,
     plot: Path | None,
@@ -252,6 +290,8 @@ def main(
     split_names = [s.strip() for s in splits.split(",") if s.strip()]
     if not split_names:
         raise FairstreamError("--splits names no split")
+    if compare_split not in split_names:
+        raise FairstreamError(f"--compare-split {compare_split!r} is not one of --splits {splits!r}")
     if num_threads < 1 or repeats < 1 or max_utts < 0:
         raise FairstreamError("--num-threads and --repeats must be >= 1, --max-utts >= 0")
     try:
@@ -287,6 +327,8 @@ def main(
         for s, cuts in split_cuts.items():
             m = measure_split(encoder, cuts, num_features, repeats, edges, f"{name} {s}")
             m["wer"] = wers.get(s)
+            if wer_dir is not None:
+                attach_errors(m["utterances"], utterance_errors(wer_dir / f"cuts_{s}.jsonl.gz"))
             entry["splits"][s] = m
         results[name] = entry
     add_comparisons(results, reference)
@@ -296,14 +338,15 @@ def main(
         f"{f' (first {max_utts} cuts each)' if max_utts else ''}; reference = {reference}"
     )
     tables = format_tables(results, reference)
+    analysis = analysis_sections(results, reference, compare_split)
     click.echo(f"\n{settings}\n")
-    click.echo(tables)
+    click.echo(tables + "\n\n" + analysis)
     plotted = None
     if plot is not None:
-        if plot_tradeoff(results, reference, plot_split, plot):
+        if plot_tradeoff(results, reference, compare_split, plot):
             plotted = plot
         else:
-            log.warning("no %s WERs to plot (pass decode directories); %s not written", plot_split, plot)
+            log.warning("no %s WERs to plot (pass decode directories); %s not written", compare_split, plot)
     if out_json is not None:
         write_json_atomic(out_json, {"reference": reference, "settings": settings, "models": results})
     if report_md is not None:
@@ -317,7 +360,8 @@ def main(
             )
         command = "python -m steps.bench_cca " + " ".join(sys.argv[1:])
         note = convergence_note(results, reference)
-        write_text_atomic(report_md, report_fragment(command, settings, tables, rel, note))
+        write_text_atomic(report_md, report_fragment(command, settings, tables, rel, note, analysis))
+        write_claims(report_md.parent, [cca_claim(results, reference, compare_split)])
 
 
 if __name__ == "__main__":

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from click.testing import CliRunner
 from torch import Tensor
 
-from steps.nnet.encoders.cca import CcaTransformer, cca_flops, distance_buckets
+from steps.nnet.encoders.cca import ARBITRATOR_INPUTS, CcaTransformer, cca_flops, distance_buckets
 from steps.nnet.encoders.registry import ENCODERS, build_encoder
 from steps.nnet.flops import count_flops
 from steps.utils import FairstreamError
@@ -55,6 +57,12 @@ def mixed(seed: int = 0, **over: object) -> CcaTransformer:
     return tiny("cca", seed, gate_bias=0.0, **over)
 
 
+def set_gate_bias(enc: CcaTransformer, value: float) -> None:
+    """Every arbitrator's keep-logit bias (its last layer) set to ``value``."""
+    for arb in enc.arbitrators:
+        arb[-1].bias.fill_(value)
+
+
 def test_registered() -> None:
     assert ENCODERS["cca"] is CcaTransformer and issubclass(ENCODERS["sliding_window"], CcaTransformer)
     with pytest.raises(FairstreamError, match="not divisible by num_heads"):
@@ -68,17 +76,20 @@ def test_gates_forced_on_reproduce_the_plain_transformer() -> None:
     plain = tiny(gated=False)
     gated = tiny(seed=1)
     missing, unexpected = gated.load_state_dict(plain.state_dict(), strict=False)
-    assert not unexpected and missing and all(k.startswith("arbitrator.") for k in missing)
+    assert not unexpected and missing and all(k.startswith("arbitrators.") for k in missing)
     x, lens = torch.randn(3, 70, NF), torch.tensor([70, 53, 21])
     with torch.no_grad():
-        gated.arbitrator[-1].bias.fill_(1e4)  # keep probability 1 for every block
+        set_gate_bias(gated, 1e4)  # keep probability 1 for every block
         for train in (False, True):  # sparse inference path, then dense training path
             plain.train(train)
             gated.train(train)
             want, _ = plain(x, lens)
             got, _ = gated(x, lens)
             assert torch.equal(got, want)  # exact: gates of exactly 1.0 leave the plain layer's arithmetic
-        gated.arbitrator[-1].bias.fill_(-1e4)  # every block off: no longer the Transformer
+    # with gradients the gated layers weight keys by their gates explicitly: the same up to rounding
+    torch.testing.assert_close(gated(x, lens)[0], want, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        set_gate_bias(gated, -1e4)  # every block off: no longer the Transformer
         assert not torch.allclose(gated(x, lens)[0], want)
 
 
@@ -89,7 +100,7 @@ def test_sliding_window_is_the_transformer_with_a_short_window() -> None:
     x, lens = torch.randn(2, 60, NF), torch.tensor([60, 44])
     with torch.no_grad():
         assert torch.equal(sw(x, lens)[0], plain(x, lens)[0])  # exact: one code path, same shapes
-        assert sw.arbitrator is None and sw.left_context == 2
+        assert not sw.gated and len(sw.arbitrators) == 0 and sw.left_context == 2
         wide = tiny(gated=False, left_context=30)
         wide.load_state_dict(sw.state_dict())
         assert not torch.allclose(wide(x, lens)[0], plain(x, lens)[0])
@@ -103,9 +114,10 @@ def test_distance_buckets_do_not_depend_on_the_window() -> None:
 
 
 # ---- (b) hard skipping == masked dense computation ---------------------------------------------
+@pytest.mark.parametrize("arbitrator_input", ARBITRATOR_INPUTS)
 @pytest.mark.parametrize("left_context", [0, 1, 4, 40])
-def test_sparse_inference_equals_masked_dense(left_context: int) -> None:
-    enc = mixed(left_context=left_context)
+def test_sparse_inference_equals_masked_dense(left_context: int, arbitrator_input: str) -> None:
+    enc = mixed(left_context=left_context, arbitrator_input=arbitrator_input)
     x = torch.randn(3, 130, NF)
     x[1, 90:] = 5.0  # loud padding
     lens = torch.tensor([130, 90, 37])
@@ -179,6 +191,22 @@ def test_flop_count_matches_hand_count() -> None:
     ]
 
 
+def test_arbitrator_flops_by_input() -> None:
+    d, a, nl = 8, 4, 3
+    x, lens = torch.randn(1, 40, NF), torch.tensor([40])  # 10 encoder frames
+    gates = torch.rand(1, 10, 2 * nl, generator=torch.Generator().manual_seed(4)) > 0.5
+    plain = tiny(hidden_dim=d, num_heads=2, num_layers=nl, gated=False)
+    plain.force_gates = gates
+    base = cca_flops(plain, x, lens)["flops"][0]
+    for mode, per_frame in (
+        ("frontend", 2 * d * a + 2 * a * 2 * nl),
+        ("layer", nl * (2 * d * a + 2 * a * 2)),
+    ):
+        enc = tiny(hidden_dim=d, num_heads=2, num_layers=nl, arbitrator_dim=a, arbitrator_input=mode)
+        enc.force_gates = gates
+        assert cca_flops(enc, x, lens)["flops"][0] - base == 10 * per_frame, mode
+
+
 def test_flops_follow_the_skip_rate() -> None:
     enc = tiny(left_context=8)
     x, lens = torch.randn(1, 400, NF), torch.tensor([400])
@@ -191,25 +219,28 @@ def test_flops_follow_the_skip_rate() -> None:
 
 
 # ---- (d) streaming == forward, (e) causality --------------------------------------------------
-@pytest.mark.parametrize("name", ["cca", "sliding_window"])
+@pytest.mark.parametrize("name", ["cca", "cca_frontend", "sliding_window"])
 @pytest.mark.parametrize("chunk", [1, 6, 16, 45])
 def test_streaming_equals_forward(name: str, chunk: int) -> None:
-    enc = mixed() if name == "cca" else tiny(name)
+    enc = mixed(arbitrator_input="frontend" if name == "cca_frontend" else "layer")
+    if name == "sliding_window":
+        enc = tiny(name)
     x = torch.randn(2, 97, NF)
     with torch.no_grad():
         full, lens = enc(x, torch.tensor([97, 97]))
     skipped = float(1 - enc.last_keep.float().mean())
-    assert (0.2 < skipped < 0.8) if name == "cca" else skipped == 0.0
+    assert (0.2 < skipped < 0.8) if name != "sliding_window" else skipped == 0.0
     streamed = stream_all(enc, x, chunk)
     assert streamed.shape == full.shape and int(lens[0]) == full.size(1)
     torch.testing.assert_close(streamed, full, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("arbitrator_input", ARBITRATOR_INPUTS)
 @pytest.mark.parametrize("train", [False, True])
-def test_causal(train: bool) -> None:
+def test_causal(train: bool, arbitrator_input: str) -> None:
     # in float64: the sparse path multiplies as many rows as frames are kept, so x and y run
     # differently shaped matmuls whose float32 results differ in the last bits on some CPUs
-    enc = mixed(left_context=3).double().train(train)
+    enc = mixed(left_context=3, arbitrator_input=arbitrator_input).double().train(train)
     x = torch.randn(1, 120, NF, dtype=torch.float64)
     for first in (7, 13, 22):  # first encoder frame whose inputs change
         y = x.clone()
@@ -227,26 +258,44 @@ def test_causal(train: bool) -> None:
 
 
 # ---- (f) the compute-cost term ----------------------------------------------------------------
-def test_aux_loss_reaches_the_arbitrators_and_scales_with_cost_weight() -> None:
+def capture_logits(enc: CcaTransformer) -> tuple[list[Tensor], list[torch.utils.hooks.RemovableHandle]]:
+    """Forward hooks keeping every arbitrator output of the next forward (gradients retained);
+    ``torch.cat(outs, -1)`` is then (B, T, 2L) in gate-column order for either arbitrator input."""
+    outs: list[Tensor] = []
+
+    def hook(module: torch.nn.Module, args: tuple, out: Tensor) -> None:
+        if out.requires_grad:
+            out.retain_grad()
+        outs.append(out)
+
+    return outs, [arb.register_forward_hook(hook) for arb in enc.arbitrators]
+
+
+@pytest.mark.parametrize("arbitrator_input", ARBITRATOR_INPUTS)
+def test_aux_loss_reaches_the_arbitrators_and_scales_with_cost_weight(arbitrator_input: str) -> None:
     x, lens = torch.randn(2, 80, NF), torch.tensor([80, 50])
-    enc = mixed(cost_weight=0.1).train()
+    enc = mixed(cost_weight=0.1, arbitrator_input=arbitrator_input).train()
+    outs, hooks = capture_logits(enc)
     torch.manual_seed(0)
     enc(x, lens)
     assert set(enc.aux_stats) >= {"keep_mha", "keep_ffn"} and 0 < enc.aux_stats["keep_mha"] < 1
     low = enc.aux_loss
     # the expected compute fraction, by hand, from the arbitrators' probabilities
-    h0, n = enc.subsample(x, lens)
-    prob = torch.sigmoid(enc.arbitrator(h0))
+    prob = torch.sigmoid(torch.cat(outs, -1))
     cost = enc.block_flops()
-    valid = torch.arange(h0.size(1))[None] < n[:, None]
+    n = enc.last_lens
+    valid = torch.arange(prob.size(1))[None] < n[:, None]
     frac = ((prob * cost).sum(-1) / cost.sum())[valid].mean()
     torch.testing.assert_close(low, 0.1 * frac)
     low.backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.arbitrator.parameters())
-    assert all(p.grad is None for p in enc.layers.parameters())  # the cost term only moves the gates
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.arbitrators.parameters())
+    # the cost term only moves the gates: the arbitrators' input is detached
+    assert all(p.grad is None for p in [*enc.layers.parameters(), *enc.subsample.parameters()])
     enc.cost_weight = 0.5
     torch.manual_seed(0)
     enc(x, lens)
+    for h in hooks:
+        h.remove()
     assert float(enc.aux_loss.detach()) > float(low.detach())
     torch.testing.assert_close(enc.aux_loss, 5 * low.detach())
     enc.eval()
@@ -262,9 +311,133 @@ def test_transducer_loss_reaches_the_arbitrators_straight_through() -> None:
     torch.manual_seed(0)
     out, _ = enc(torch.randn(2, 60, NF), torch.tensor([60, 60]))
     (out**2).sum().backward()
-    assert enc.arbitrator[-1].weight.grad is not None and enc.arbitrator[-1].weight.grad.abs().sum() > 0
+    assert all(
+        arb[-1].weight.grad is not None and arb[-1].weight.grad.abs().sum() > 0 for arb in enc.arbitrators
+    )
     keep = enc.last_keep.float()
     assert bool(((keep == 0) | (keep == 1)).all())  # hard gates in the forward pass
+
+
+# ---- gradient through skipped keys --------------------------------------------------------------
+def brute_force_layer(
+    layer: torch.nn.Module, x: Tensor, g_mha: Tensor, g_ffn: Tensor, relaxed: bool
+) -> Tensor:
+    """GatedLayer.forward_dense by loops over utterances, queries, heads and keys.  ``relaxed``:
+    query t weights key s of its window by g_s · exp(min(score_ts, best visible score of t)) and
+    itself by exp(score_tt), normalised; otherwise a plain softmax over its kept keys and itself."""
+    b, t, d = x.shape
+    nh, w = layer.heads, layer.left_context
+    dh = d // nh
+    qkv = layer.qkv(layer.attn_norm(x)).view(b, t, 3, nh, dh)
+    bias = layer.distance_bias()
+    utts = []
+    for u in range(b):
+        frames = []
+        for i in range(t):
+            heads = []
+            for h in range(nh):
+                keys = range(max(0, i - w), i + 1)
+                score = {s: qkv[u, i, 0, h] @ qkv[u, s, 1, h] / math.sqrt(dh) + bias[h, i - s] for s in keys}
+                gate = {s: g_mha[u, s] if s != i else torch.ones((), dtype=x.dtype) for s in keys}
+                if not relaxed:
+                    keys = [s for s in keys if float(gate[s].detach()) > 0]
+                    gate = {s: torch.ones((), dtype=x.dtype) for s in keys}
+                best = max(float(score[s].detach()) for s in keys if float(gate[s].detach()) > 0)
+                weight = {s: gate[s] * torch.exp(torch.clamp(score[s] - best, max=0.0)) for s in keys}
+                z = sum(weight.values())
+                heads.append(sum(weight[s] * qkv[u, s, 2, h] for s in keys) / z)
+            frames.append(torch.cat(heads))
+        utts.append(torch.stack(frames))
+    y = x + layer.out(torch.stack(utts)) * g_mha[..., None]
+    return y + layer.ff(y) * g_ffn[..., None]
+
+
+def test_skipped_keys_pass_gradient_to_their_gates() -> None:
+    enc = tiny(hidden_dim=8, num_heads=2, ff_dim=12, num_layers=1, left_context=4).double()
+    layer = enc.layers[0]
+    with torch.no_grad():
+        layer.rel_bias[:, 1] = 6.0  # the key one frame back scores high: a skipped one hits the cap
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 14, 8, dtype=torch.float64, generator=gen)
+    hard = (torch.rand(2, 14, generator=gen) > 0.5).double()
+    hard[:, 5] = 0.0  # frame 5 skipped, frame 6 kept: frame 6's best key is capped
+    hard[:, 6] = 1.0
+    g_ffn = (torch.rand(2, 14, generator=gen) > 0.5).double()
+    weights = torch.randn(2, 14, 8, dtype=torch.float64, generator=gen)
+    weights[:, 5] = 0.0  # the loss ignores frame 5's own output: its gate can only act as a key
+    got_g, want_g = hard.clone().requires_grad_(), hard.clone().requires_grad_()
+    got = layer.forward_dense(x, got_g, g_ffn)
+    want = brute_force_layer(layer, x, want_g, g_ffn, relaxed=True)
+    # the forward pass is the hard-masked attention: the straight-through key weights change no value
+    plain = brute_force_layer(layer, x, hard, g_ffn, relaxed=False)
+    torch.testing.assert_close(got, plain, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(want, plain, atol=1e-12, rtol=1e-12)
+    # gates that need no gradient take the fused kernel: the same values
+    torch.testing.assert_close(layer.forward_dense(x, hard, g_ffn), plain, atol=1e-12, rtol=1e-12)
+    (got * weights).sum().backward()
+    (want * weights).sum().backward()
+    torch.testing.assert_close(got_g.grad, want_g.grad, atol=1e-10, rtol=1e-10)
+    assert bool(torch.isfinite(got_g.grad).all())
+    assert float(got_g.grad[:, 5].abs().min()) > 1e-6  # a skipped frame learns from the frames it leaves
+
+
+@pytest.mark.parametrize("arbitrator_input", ARBITRATOR_INPUTS)
+def test_skipped_key_gradient_reaches_its_arbitrator(arbitrator_input: str) -> None:
+    # one layer, and a loss blind to frame s: the only way frame s's MHA gate acts is as a key
+    enc = mixed(num_layers=1, cost_weight=0.0, arbitrator_input=arbitrator_input).double().train()
+    outs, hooks = capture_logits(enc)
+    x = torch.randn(1, 100, NF, dtype=torch.float64)
+    torch.manual_seed(1)
+    out, _ = enc(x, torch.tensor([100]))
+    for h in hooks:
+        h.remove()
+    off = (~enc.last_keep[0, :, 0]).nonzero().squeeze(1)
+    s = int(off[off < out.size(1) - 3][0])  # a skipped frame with kept frames after it
+    mask = torch.ones_like(out)
+    mask[:, s] = 0.0
+    (out * mask * torch.randn_like(out)).sum().backward()
+    grad = outs[0].grad[0, s]  # (MHA, FFN) keep logits of frame s
+    assert abs(float(grad[0])) > 1e-8
+    assert float(grad[1]) == 0.0  # its FFN acts on its own output only, which the loss ignores
+
+
+# ---- arbitrator input, static pruning ------------------------------------------------------------
+def test_layer_arbitrators_see_the_blocks_below() -> None:
+    x, lens = torch.randn(2, 90, NF), torch.tensor([90, 70])
+    for mode in ARBITRATOR_INPUTS:
+        enc = mixed(arbitrator_input=mode, num_layers=2)
+        assert len(enc.arbitrators) == (2 if mode == "layer" else 1)
+        with torch.no_grad():
+            enc(x, lens)
+            before = enc.last_keep.clone()
+            enc.layers[0].ff[1].weight.mul_(5.0)  # layer 0 now writes something else
+            enc(x, lens)
+        after = enc.last_keep
+        assert torch.equal(before[..., :2], after[..., :2])  # layer 0's gates never see layer 0
+        assert torch.equal(before[..., 2:], after[..., 2:]) == (mode == "frontend"), mode
+    with pytest.raises(FairstreamError, match="arbitrator_input 'middle'"):
+        tiny(arbitrator_input="middle")
+
+
+def test_static_pruning_removes_the_top_sub_blocks() -> None:
+    x, lens = torch.randn(2, 80, NF), torch.tensor([80, 61])
+    pruned = tiny("sliding_window", left_context=3, num_layers=3, drop_mha=2, drop_ffn=1)
+    full = tiny("sliding_window", left_context=3, num_layers=3)
+    full.load_state_dict(pruned.state_dict())
+    pattern = torch.tensor([True, True, False, True, False, False])  # (MHA, FFN) of layers 0, 1, 2
+    for train in (False, True):  # sparse inference path, then dense training path
+        pruned.train(train)
+        full.train(train)
+        with torch.no_grad():
+            got = pruned(x, lens)[0]
+            valid = torch.arange(20)[None] < pruned.last_lens[:, None]
+            assert torch.equal(pruned.last_keep, valid[..., None] & pattern)
+            full.force_gates = pattern.expand(2, 20, 6)
+            torch.testing.assert_close(got, full(x, lens)[0], atol=1e-6, rtol=1e-6)
+    report = cca_flops(pruned, x[:1], lens[:1])
+    assert report["kept_mha"] == [20] and report["kept_ffn"] == [40]
+    with pytest.raises(FairstreamError, match="drop_mha 4 and drop_ffn 0 must be in 0..num_layers"):
+        tiny("sliding_window", num_layers=3, drop_mha=4)
 
 
 # ---- (g) a tiny train + decode ------------------------------------------------------------------
@@ -287,7 +460,7 @@ def test_tiny_train_and_decode(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path
     seed_everything(conf["seed"])  # the trainer's initial weights
     init = Transducer.from_conf(Task().model_conf(conf["model"]), ck["vocab_size"]).state_dict()
     moved = [
-        k for k in init if k.startswith("encoder.arbitrator.") and not torch.equal(init[k], ck["model"][k])
+        k for k in init if k.startswith("encoder.arbitrators.") and not torch.equal(init[k], ck["model"][k])
     ]
     assert moved  # the gates were trained
     out = tmp_path / "decode"
@@ -318,52 +491,95 @@ def _fake_model_dir(root: Path, name: str, encoder: str, enc_conf: dict, lang: P
     return d
 
 
-def _fake_decode_dir(root: Path, name: str, model_dir: Path, wers: dict[str, float]) -> Path:
+def _fake_decode_dir(
+    root: Path, name: str, model_dir: Path, wers: dict[str, float], fbank: Path | None = None, extra: int = 0
+) -> Path:
+    """A finished decode; with ``fbank``, also its ``cuts_<split>`` with per-utterance errors
+    (utterance i: 1 + (i + extra) % 3 substitutions in 10 reference words)."""
+    from lhotse import CutSet
+
+    from steps.data.manifests import load_cuts
+
     d = root / f"decode_{name}"
     d.mkdir()
     (d / "config.yaml").write_text(yaml.safe_dump({"model_dir": str(model_dir), "avg": 1}))
     (d / "metrics.json").write_text(json.dumps({s: {"wer": w} for s, w in wers.items()}))
+    for split in wers if fbank is not None else ():
+        cuts = list(load_cuts(fbank, split))
+        for i, cut in enumerate(cuts):
+            sup = cut.supervisions[0]
+            sup.custom = {**(sup.custom or {}), "ref_len": 10, "ins": 0, "del": 0, "sub": 1 + (i + extra) % 3}
+        CutSet.from_cuts(cuts).to_file(d / f"cuts_{split}.jsonl.gz")
     (d / ".done").write_text("x\n")
     return d
 
 
 def test_bench_cca_on_tiny_untrained_models(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
     from steps.bench_cca import main
+    from steps.reports.claims import read_claims
 
     base = {**SMALL, "num_features": 80, "left_context": 40}
     sw_conf = {k: v for k, v in base.items() if k != "left_context"} | {"window": 2}
     ref = _fake_model_dir(tmp_path, "transformer", "cca", {**base, "gated": False}, tiny_lang)
     cca = _fake_model_dir(tmp_path, "cca", "cca", {**base, "gate_bias": 0.0}, tiny_lang)
     sw = _fake_model_dir(tmp_path, "sw", "sliding_window", sw_conf, tiny_lang)
-    ref_dec = _fake_decode_dir(tmp_path, "transformer", ref, {"dev": 40.0, "test": 50.0})
-    cca_dec = _fake_decode_dir(tmp_path, "cca", cca, {"dev": 44.0, "test": 55.0})
+    pruned = _fake_model_dir(tmp_path, "pruned", "sliding_window", {**sw_conf, "drop_ffn": 1}, tiny_lang)
+    ref_dec = _fake_decode_dir(tmp_path, "transformer", ref, {"dev": 40.0, "test": 50.0}, tiny_fbank)
+    cca_dec = _fake_decode_dir(tmp_path, "cca", cca, {"dev": 44.0, "test": 55.0}, tiny_fbank, extra=1)
+    pruned_dec = _fake_decode_dir(
+        tmp_path, "pruned", pruned, {"dev": 45.0, "test": 56.0}, tiny_fbank, extra=2
+    )
     out = tmp_path / "bench"
     args = [str(tiny_fbank), "--model", f"transformer={ref_dec}", "--model", f"cca={cca_dec}",
             "--model", f"sw={sw}", "--decode", f"sw={_fake_decode_dir(tmp_path, 'sw', sw, {'test': 60.0})}",
+            "--model", f"pruned={pruned_dec}",
             "--reference", "transformer", "--max-utts", "4", "--out-json", str(out / "r.json"),
             "--report-md", str(out / "report.md"), "--plot", str(out / "plot.png")]  # fmt: skip
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "| model | kind | split |" in res.output
     data = json.loads((out / "r.json").read_text())["models"]
-    assert [data[n]["kind"] for n in ("transformer", "cca", "sw")] == ["dense", "cca", "sliding_window"]
+    assert [data[n]["kind"] for n in ("transformer", "cca", "sw", "pruned")] == [
+        "dense", "cca", "sliding_window", "sliding_window"
+    ]  # fmt: skip
     for split in ("dev", "test"):
-        r, c, s = (data[n]["splits"][split] for n in ("transformer", "cca", "sw"))
+        r, c, s, p = (data[n]["splits"][split] for n in ("transformer", "cca", "sw", "pruned"))
         assert r["utts"] == 4 and r["compute_saved"] == 0 and r["skip_mha"] == 0
         assert 0 < c["skip_mha"] < 1 and 0 < c["skip_ffn"] < 1 and c["compute_saved"] > 0
         assert s["compute_saved"] > 0 and s["skip_mha"] == 0  # a shorter window: fewer keys
+        assert p["compute_saved"] > s["compute_saved"]  # and no FFN in the top layer
         assert c["wall_ms_per_second"] > 0 and r["flops_per_second"] > c["flops_per_second"]
         assert set(c["per_accent"]) and sum(v["utts"] for v in c["per_accent"].values()) == 4
         assert set(c["per_snr"]) <= {"<10", "10-20", ">=20", "unknown"}
+        u = c["utterances"]
+        assert len(u["id"]) == 4 and set(u) >= {
+            "speaker",
+            "accent",
+            "snr_bin",
+            "flops",
+            "dense_flops",
+            "errors",
+        }
+        assert all(f < d for f, d in zip(u["flops"], u["dense_flops"], strict=True))
+        lo, hi = c["rel_wer_ci"]  # per-utterance errors of both decodes: a paired interval
+        assert lo <= (sum(u["errors"]) / sum(r["utterances"]["errors"]) - 1) <= hi
+        assert s["rel_wer_ci"] is None and s["utterances"]["errors"] == [None] * 4  # no decode cuts
     assert data["cca"]["splits"]["test"]["rel_wer_change"] == pytest.approx(0.1)
     assert data["cca"]["splits"]["dev"]["rel_wer_change"] == pytest.approx(0.1)
     assert data["sw"]["splits"]["test"]["rel_wer_change"] == pytest.approx(0.2)
     assert data["sw"]["splits"]["dev"]["rel_wer_change"] is None  # its decode has no dev WER
     md = (out / "report.md").read_text()
     assert "| cca | cca | test | 4 |" in md and "per accent" in md and "](plot.png)" in md
+    assert "At equal compute (test)" in md and "Does skipping depend on difficulty (test)?" in md
+    assert "window_W_drop_M_F" in md
     assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    (claim,) = read_claims(tmp_path)  # bench/claims.json, next to report.md
+    assert claim.system == "CCA Transformer" and claim.ours.startswith("cca: ")
     bad = CliRunner().invoke(main, [str(tiny_fbank), "--model", f"cca={cca}", "--reference", "transformer"])
     assert bad.exit_code == 1 and "--reference 'transformer' is not one of" in bad.output
+    bad = CliRunner().invoke(main, [str(tiny_fbank), "--model", f"cca={cca}", "--reference", "cca",
+                                    "--splits", "dev", "--compare-split", "test"])  # fmt: skip
+    assert bad.exit_code == 1 and "--compare-split 'test' is not one of --splits 'dev'" in bad.output
 
 
 def test_convergence_note_flags_an_unusable_reference() -> None:
@@ -374,3 +590,123 @@ def test_convergence_note_flags_an_unusable_reference() -> None:
     assert convergence_note(ok, "full") == ""
     note = convergence_note(bad, "full")
     assert "not converged" in note and "(WER dev 91.0%)" in note  # test (30%) is usable: not listed
+
+
+# ---- (i) the report's comparisons -----------------------------------------------------------------
+def _model(
+    kind: str, saved: float, rel: float | None = None, ci: list[float] | None = None, **utts: list
+) -> dict:
+    split = {"compute_saved": saved, "rel_wer_change": rel, "rel_wer_ci": ci, "wer": 20.0}
+    if utts:
+        split["utterances"] = utts
+    return {"kind": kind, "splits": {"test": split}}
+
+
+def test_closest_in_compute() -> None:
+    from steps.reports.cca import closest_in_compute
+
+    results = {
+        "full": _model("dense", 0.0),
+        "cca_0.1": _model("cca", 0.42),
+        "window_8": _model("sliding_window", 0.03),
+        "window_8_drop_4_6": _model("sliding_window", 0.58),
+        "window_8_drop_2_3": _model("sliding_window", 0.30),
+    }
+    assert closest_in_compute(results, "test", "sliding_window", 0.42) == "window_8_drop_2_3"
+    assert closest_in_compute(results, "test", "sliding_window", 0.50) == "window_8_drop_4_6"
+    assert closest_in_compute(results, "test", "sliding_window", 0.0) == "window_8"
+    assert closest_in_compute(results, "test", "cca", 0.6) == "cca_0.1"
+    assert closest_in_compute(results, "dev", "cca", 0.6) is None  # no such split
+    assert closest_in_compute(results, "test", "conformer", 0.6) is None  # no such kind
+    tie = {"a": _model("sliding_window", 0.2), "b": _model("sliding_window", 0.4)}
+    assert closest_in_compute(tie, "test", "sliding_window", 0.3) == "a"  # first in order
+
+
+@pytest.mark.parametrize(
+    ("saved", "ci", "held"),
+    [
+        (0.62, [0.0, 0.025], True),  # about 60% saved, surely at most 3%
+        (0.80, [0.0, 0.025], True),  # more saved still counts
+        (0.58, [0.05, 0.09], False),  # about 60% saved, surely worse than 3%
+        (0.40, [0.05, 0.09], False),  # less saved and already worse
+        (0.60, [0.01, 0.05], None),  # the interval covers 3%
+        (0.40, [0.0, 0.02], None),  # fine, but far from 60%
+        (0.80, [0.05, 0.09], None),  # worse, but far beyond 60%
+    ],
+)
+def test_cca_claim_verdict(saved: float, ci: list[float], held: bool | None) -> None:
+    from steps.reports.cca import cca_claim
+
+    results = {"full": _model("dense", 0.0), "cca_x": _model("cca", saved, sum(ci) / 2, ci)}
+    claim = cca_claim(results, "full", "test")
+    assert claim.held is held and claim.ours.startswith(f"cca_x: {100 * saved:.1f}% compute saved")
+    assert ("covers 3%" in claim.note) == (held is None and abs(saved - 0.6) <= 0.05)
+    results["full"]["splits"]["test"]["wer"] = 70.0  # an unconverged reference decides nothing
+    assert cca_claim(results, "full", "test").held is None
+    assert cca_claim({"full": _model("dense", 0.0)}, "full", "test").ours == "no CCA variant measured"
+
+
+def _utts(n_spk: int, per: int, noisy_skip: float, clean_skip: float, seed: int = 0) -> dict[str, list]:
+    rng = np.random.default_rng(seed)
+    speakers = [f"s{i}" for i in range(n_spk) for _ in range(per)]
+    snr = ["<10" if j % 2 else ">=20" for j in range(n_spk * per)]
+    dense = rng.uniform(100, 200, size=n_spk * per)
+    share = np.where([b == "<10" for b in snr], noisy_skip, clean_skip) + rng.normal(0, 0.01, n_spk * per)
+    return {
+        "id": [f"u{j}" for j in range(n_spk * per)],
+        "speaker": speakers,
+        "accent": ["en-us" if int(s[1:]) % 2 else "es-en" for s in speakers],
+        "snr_bin": snr,
+        "flops": list(dense * (1 - share)),
+        "dense_flops": list(dense),
+    }
+
+
+def test_difficulty_lines_say_whether_skipping_follows_snr() -> None:
+    from steps.reports.cca import difficulty_lines
+
+    results = {
+        "depends": _model("cca", 0.4, **_utts(20, 6, noisy_skip=0.30, clean_skip=0.50)),
+        "flat": _model("cca", 0.4, **_utts(20, 6, noisy_skip=0.40, clean_skip=0.40)),
+        "window": _model("sliding_window", 0.4),
+    }
+    lines = difficulty_lines(results, "test")
+    depends = next(x for x in lines if x.startswith("- **depends**"))
+    flat = next(x for x in lines if x.startswith("- **flat**"))
+    assert "skipping **depends on SNR** (<10 dB utterances skip less)" in depends
+    diff = float(re.search(r"<10 dB − >=20 dB: ([-+.\d]+) points", depends).group(1))
+    assert diff == pytest.approx(-20.0, abs=1.0)  # 30% vs 50% skipped
+    assert (
+        "no evidence that skipping depends on SNR" in flat
+        and "no evidence that skipping depends on accent" in flat
+    )
+    assert not any("window" in x for x in lines)
+    constant = {
+        "c": _model(
+            "cca", 0.875, **{**_utts(4, 3, 0.5, 0.5), "flops": [50.0] * 12, "dense_flops": [100.0] * 12}
+        )
+    }
+    assert "the arbitrators do not respond to the input" in difficulty_lines(constant, "test")[-1]
+
+
+def test_equal_compute_lines_pair_each_cca_with_its_closest_window() -> None:
+    from steps.reports.cca import equal_compute_lines
+
+    base = _utts(10, 4, 0.4, 0.4)
+    words = [10] * 40
+
+    def with_errors(errs: list[int]) -> dict[str, list]:
+        return {**base, "errors": errs, "ref_words": words}
+
+    results = {
+        "full": _model("dense", 0.0, **with_errors([2] * 40)),
+        "cca_a": _model("cca", 0.55, 0.05, [0.0, 0.1], **with_errors([2] * 20 + [3] * 20)),
+        "window_8": _model("sliding_window", 0.03, 0.0, [0.0, 0.0], **with_errors([2] * 40)),
+        "window_8_drop_4_6": _model("sliding_window", 0.58, 0.5, [0.4, 0.6], **with_errors([3] * 40)),
+    }
+    (row,) = [x for x in equal_compute_lines(results, "test") if x.startswith("| cca_a")]
+    assert "| window_8_drop_4_6 | 58.0 |" in row and "CCA better" in row
+    results["window_8_drop_4_6"]["splits"]["test"]["compute_saved"] = 0.8
+    (row,) = [x for x in equal_compute_lines(results, "test") if x.startswith("| cca_a")]
+    assert "not at equal compute (25 points apart)" in row
+    assert equal_compute_lines({"full": results["full"], "cca_a": results["cca_a"]}, "test") == []

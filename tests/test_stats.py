@@ -11,6 +11,7 @@ import pytest
 from steps.utils import FairstreamError
 from steps.utils.stats import (
     MIN_REPLICATES,
+    group_ratio_difference,
     paired_ratio_difference,
     percentile_interval,
     ratio_interval,
@@ -107,3 +108,51 @@ def test_paired_difference_direction_pairing_and_refusals() -> None:
         paired_ratio_difference(errs_a, errs_b[:-1], words, speakers.tolist())
     with pytest.raises(FairstreamError, match="same, non-empty utterances"):
         paired_ratio_difference([], [], [], [])
+
+
+def _explicit_resamples(speakers: np.ndarray, replicates: int, seed: int) -> list[np.ndarray]:
+    """Brute force: per resample, the utterance indices of the drawn speakers (with repeats),
+    drawn from the same counts as the kernels' resample_counts."""
+    keys = sorted(set(speakers.tolist()), key=str)
+    out = []
+    for row in resample_counts(len(keys), replicates, seed):
+        drawn = np.repeat(np.arange(len(keys)), row.astype(int))
+        out.append(np.concatenate([np.flatnonzero(speakers == keys[k]) for k in drawn]))
+    return out
+
+
+def test_paired_relative_change_equals_explicit_speaker_resamples() -> None:
+    rng = np.random.default_rng(8)
+    speakers, words, errs_a = _speaker_corpus(rng, 12, 6, 0.2, spread=6.0)
+    errs_b = errs_a + rng.binomial(words - errs_a, 0.05)  # B adds errors
+    iv = paired_ratio_difference(
+        errs_a, errs_b, words, speakers.tolist(), replicates=200, seed=3, relative=True
+    )
+    assert iv.estimate == pytest.approx(errs_b.sum() / errs_a.sum() - 1)
+    want = [errs_b[i].sum() / errs_a[i].sum() - 1 for i in _explicit_resamples(speakers, 200, 3)]
+    assert [iv.low, iv.high] == pytest.approx(np.percentile(want, [2.5, 97.5]).tolist())
+    assert iv.low > 0 and iv.prob_below_zero == 0.0
+    absolute = paired_ratio_difference(errs_a, errs_b, words, speakers.tolist(), replicates=200, seed=3)
+    assert absolute.estimate == pytest.approx(iv.estimate * errs_a.sum() / words.sum())
+
+
+def test_group_ratio_difference_equals_explicit_speaker_resamples() -> None:
+    rng = np.random.default_rng(9)
+    n = 90
+    speakers = rng.integers(0, 15, size=n)
+    noisy = rng.random(n) < 0.4  # speakers have utterances in both groups
+    den = rng.uniform(50, 150, size=n)
+    num = den * np.clip(rng.normal(np.where(noisy, 0.3, 0.5), 0.05), 0, 1)  # noisy skips less
+    iv = group_ratio_difference(num, den, ~noisy, noisy, speakers.tolist(), replicates=300, seed=1)
+    share = {g: num[m].sum() / den[m].sum() for g, m in (("clean", ~noisy), ("noisy", noisy))}
+    assert iv.estimate == pytest.approx(share["noisy"] - share["clean"])
+    want = []
+    for idx in _explicit_resamples(speakers, 300, 1):
+        a, b = idx[~noisy[idx]], idx[noisy[idx]]
+        want.append(num[b].sum() / den[b].sum() - num[a].sum() / den[a].sum())
+    assert [iv.low, iv.high] == pytest.approx(np.percentile(want, [2.5, 97.5]).tolist())
+    assert iv.high < 0 and iv.prob_below_zero == 1.0
+    with pytest.raises(FairstreamError, match="needs utterances in both groups"):
+        group_ratio_difference(num, den, noisy, np.zeros(n, bool), speakers.tolist())
+    with pytest.raises(FairstreamError, match="one value per utterance"):
+        group_ratio_difference(num[:-1], den, ~noisy, noisy, speakers.tolist())

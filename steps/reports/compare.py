@@ -45,7 +45,9 @@ class Decode:
         return (self.metrics.get("test") or self.metrics.get("dev") or {}).get("rtf")
 
 
-def _load_utts(path: Path) -> dict[str, tuple[int, int, str, str]]:
+def utterance_errors(path: Path) -> dict[str, tuple[int, int, str, str]]:
+    """Supervision id -> (errors, reference words, accent, speaker) of a decode's ``cuts_<split>``
+    manifest; {} when it does not exist."""
     if not path.is_file():
         return {}
     from lhotse import load_manifest
@@ -78,7 +80,7 @@ def load_decodes(exp_dir: Path) -> list[Decode]:
                 method,
                 Path((cfg or {}).get("model_dir", "")),
                 metrics,
-                _load_utts(d / "cuts_test.jsonl.gz"),
+                utterance_errors(d / "cuts_test.jsonl.gz"),
             )
         )
     return decodes

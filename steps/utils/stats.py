@@ -111,10 +111,12 @@ def paired_ratio_difference(
     units: Sequence[Hashable],
     replicates: int = 1000,
     seed: int = 0,
+    relative: bool = False,
 ) -> Interval:
     """ratio(B) - ratio(A) over the same utterances (one denominator: the same references), with
-    a paired interval resampling ``units``; ``prob_below_zero`` is the share of resamples where B
-    has the lower ratio."""
+    a paired interval resampling ``units``; ``relative``: ratio(B) / ratio(A) - 1 instead (a
+    relative WER change; a resample where A has no errors is undefined).  ``prob_below_zero`` is
+    the share of resamples where B has the lower ratio."""
     if not len(num_a) == len(num_b) == len(den) == len(units) or not len(den):
         raise FairstreamError(
             f"a paired comparison needs the same, non-empty utterances: {len(num_a)}, {len(num_b)}, "
@@ -123,11 +125,50 @@ def paired_ratio_difference(
     _, (a, b, d) = unit_totals([np.asarray(num_a), np.asarray(num_b), np.asarray(den)], units)
     m = resample_counts(len(d), replicates, seed)
     md = m @ d
-    deltas = _ratio(m @ b, md) - _ratio(m @ a, md)
+    deltas = _change(_ratio(m @ b, md), _ratio(m @ a, md), relative)
+    ci = percentile_interval(deltas)
+    defined = deltas[np.isfinite(deltas)]
+    whole = _change(_ratio(b.sum(), d.sum()), _ratio(a.sum(), d.sum()), relative)
+    return Interval(
+        float(whole),
+        *(ci or (None, None)),
+        float(np.mean(defined < 0)) if len(defined) else None,
+    )
+
+
+def _change(rb: np.ndarray, ra: np.ndarray, relative: bool) -> np.ndarray:
+    return _ratio(rb, ra) - 1 if relative else rb - ra
+
+
+def group_ratio_difference(
+    num: Sequence[float],
+    den: Sequence[float],
+    in_a: Sequence[bool],
+    in_b: Sequence[bool],
+    units: Sequence[Hashable],
+    replicates: int = 1000,
+    seed: int = 0,
+) -> Interval:
+    """ratio over group B's utterances minus ratio over group A's, one system (e.g. the share of
+    compute skipped on noisy minus on clean utterances), with an interval resampling ``units``:
+    a drawn speaker brings its utterances of both groups.  ``prob_below_zero`` as above."""
+    n = len(num)
+    if not n == len(den) == len(in_a) == len(in_b) == len(units) or not n:
+        raise FairstreamError(
+            f"a group comparison needs one value per utterance: {len(num)}, {len(den)}, {len(in_a)}, "
+            f"{len(in_b)} values and {len(units)} speakers"
+        )
+    a, b = np.asarray(in_a, dtype=bool), np.asarray(in_b, dtype=bool)
+    if not a.any() or not b.any():
+        raise FairstreamError("a group comparison needs utterances in both groups")
+    x, y = np.asarray(num, np.float64), np.asarray(den, np.float64)
+    _, (na, da, nb, db) = unit_totals([x * a, y * a, x * b, y * b], units)
+    m = resample_counts(len(na), replicates, seed)
+    deltas = _ratio(m @ nb, m @ db) - _ratio(m @ na, m @ da)
     ci = percentile_interval(deltas)
     defined = deltas[np.isfinite(deltas)]
     return Interval(
-        float(_ratio(b.sum(), d.sum()) - _ratio(a.sum(), d.sum())),
+        float(_ratio(nb.sum(), db.sum()) - _ratio(na.sum(), da.sum())),
         *(ci or (None, None)),
         float(np.mean(defined < 0)) if len(defined) else None,
     )

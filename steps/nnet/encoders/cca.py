@@ -8,21 +8,39 @@ without breaking the residual stream.  Attention is frame-causal with a sliding 
 buckets gives it a sense of order; the bucket table does not depend on the window, so a model
 with another window loads the same weights).
 
-Arbitrators (``gated: true``): one tiny MLP over the front end's output (LayerNorm ->
-Linear(D, a) -> ReLU -> Linear(a, 2L)); column ``2l`` is layer ``l``'s MHA keep logit, ``2l+1``
-its FFN keep logit.  It looks at the current subsampled frame only, so it is causal and every
-gate is known before the first layer runs.  Training: hard 0/1 gates from the logit plus
-logistic noise (a Bernoulli(sigmoid(logit)) sample), straight-through sigmoid gradient; eval:
-gate = sigmoid(logit) > 0.5.  After each training forward ``aux_loss = cost_weight × expected
-compute fraction``: per valid frame, sum over gated blocks of keep probability × the block's
-dense per-frame FLOPs, divided by the sum of those FLOPs (MHA: ``8D² + 4D(W+1)``, FFN: ``4DF``),
-averaged over the non-padding frames.  ``aux_stats`` holds the hard keep rates.
+Arbitrators (``gated: true``): tiny MLPs (LayerNorm -> Linear(D, a) -> ReLU -> Linear(a, ·))
+giving keep logits, one per (frame, sub-block).  ``arbitrator_input: frontend``: one MLP over the
+front end's output gives all ``2L`` logits of a frame before the first layer runs;
+``arbitrator_input: layer``: layer ``l`` has its own MLP over the residual stream entering it (the
+output of the blocks below, so it can see how hard the frame has been so far).  Both look at the
+current frame only, so they are causal.  Their input is detached: the arbitrators read the
+encoder's representation and are trained by the gates' gradients, but neither the compute-cost
+term nor the straight-through estimate reshapes the representation they read.  Training: hard 0/1
+gates from the logit plus logistic noise (a Bernoulli(sigmoid(logit)) sample), straight-through
+sigmoid gradient; eval: gate = sigmoid(logit) > 0.5.  After each training forward ``aux_loss =
+cost_weight × expected compute fraction``: per valid frame, sum over gated blocks of keep
+probability × the block's dense per-frame FLOPs, divided by the sum of those FLOPs (MHA: ``8D² +
+4D(W+1)``, FFN: ``4DF``), averaged over the non-padding frames.  ``aux_stats`` holds the hard
+keep rates.
 
 The skip rule.  A frame whose MHA gate is off has no query and no key/value: its residual
 branch adds nothing, and no other frame attends to it (it is masked out of the window of every
-frame in training and in the dense computation; the streaming cache stores it flagged absent).
-A kept frame always sees itself.  A frame whose FFN gate is off adds zero on the FFN branch.
-Padding frames count as skipped everywhere, so they never reach a real frame.
+frame; the streaming cache stores it flagged absent).  A kept frame always sees itself.  A frame
+whose FFN gate is off adds zero on the FFN branch.  Padding frames count as skipped everywhere,
+so they never reach a real frame.
+
+Gradient through skipped keys.  With a hard mask a frame's MHA gate would learn only from its own
+residual branch, not from what removing its key does to the other frames.  So training attention
+is written as a function of the gates: query ``t`` weights key ``s`` by ``G_ts · exp(score_ts)``,
+normalised, with ``G_ts`` = key ``s``'s (straight-through) MHA gate and ``G_tt = 1``.  With hard
+gates the forward value is exactly the masked softmax; the backward pass gives each gate
+``∂out_t/∂G_ts = r_ts (v_s − out_t)`` with ``r_ts = exp(score_ts) / Σ_kept exp(score_tk)``, the
+gradient a soft gate would have, also for a gate that is 0.  A skipped key scoring above every
+visible key would make ``r_ts`` unbounded, so its score is capped at the best visible one (kept
+keys never reach the cap, so the forward pass and their gradients are unchanged).
+
+Static pruning (``drop_mha`` / ``drop_ffn``, the baseline at equal compute): the top ``drop_mha``
+layers have no MHA and the top ``drop_ffn`` layers no FFN, for every frame, whatever the gates.
 
 Two ways to compute the same thing: training (and ``dense_masked``) runs every sub-block on
 every frame and multiplies by the gate; eval ``forward``/``stream`` gather the kept frames of a
@@ -155,19 +173,27 @@ class GatedLayer(nn.Module):
         return {"k": kv, "v": kv.clone(), "present": torch.zeros(batch, 0, dtype=torch.bool)}
 
     # ---- dense: every frame computed, branches multiplied by their gates (training) ----
-    def forward_dense(self, x: Tensor, g_mha: Tensor, g_ffn: Tensor, keep_mha: Tensor) -> Tensor:
-        """``g_*`` (B, T) float gates (straight-through in training); ``keep_mha`` their hard values."""
+    def forward_dense(self, x: Tensor, g_mha: Tensor, g_ffn: Tensor) -> Tensor:
+        """``g_*`` (B, T) float gates, hard 0/1 in value (straight-through in training); a key
+        is weighted by its MHA gate, so a skipped key's gate learns from the frames it leaves."""
         b, t, d = x.shape
-        q, k, v = (
-            self.qkv(self.attn_norm(x)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        )
+        dh = d // self.heads
+        q, k, v = self.qkv(self.attn_norm(x)).view(b, t, 3, self.heads, dh).permute(2, 0, 3, 1, 4)
         pos = torch.arange(t, device=x.device)
         dist = pos[:, None] - pos[None, :]
         band = (dist >= 0) & (dist <= self.left_context)
-        allowed = (band & keep_mha[:, None, :]) | (dist == 0)  # (B, T, T)
         bias = self.distance_bias()[:, dist.clamp(0, self.left_context)]  # (H, T, T)
-        bias = bias.unsqueeze(0).masked_fill(~allowed[:, None], float("-inf"))
-        a = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        if g_mha.requires_grad:
+            key_gate = torch.where(dist == 0, torch.ones_like(g_mha[:, None, :]), g_mha[:, None, :])
+            key_gate = (key_gate * band)[:, None]  # (B, 1, T, T): G_ts, 0 outside the window
+            scores = q @ k.transpose(-1, -2) * dh**-0.5 + bias
+            top = scores.detach().masked_fill(key_gate.detach() <= 0, float("-inf")).amax(-1, keepdim=True)
+            w = torch.exp((scores - top).clamp(max=0.0)) * key_gate  # skipped keys capped at the best visible
+            a = (w @ v) / w.sum(-1, keepdim=True)
+        else:  # constant gates (plain and sliding-window models, eval): the same masked softmax, fused
+            visible = (band & (g_mha > 0)[:, None, :]) | (dist == 0)  # (B, T, T)
+            mask = bias.unsqueeze(0).masked_fill(~visible[:, None], float("-inf"))
+            a = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         a = self.out(a.transpose(1, 2).reshape(b, t, d))
         x = x + self.dropout(a) * g_mha[..., None]
         return x + self.dropout(self.ff(x)) * g_ffn[..., None]
@@ -214,6 +240,20 @@ class GatedLayer(nn.Module):
         return flat.view(b, t, d), new
 
 
+ARBITRATOR_INPUTS = ("frontend", "layer")
+
+
+class Arbitrator(nn.Sequential):
+    """LayerNorm -> Linear(dim, hidden) -> ReLU -> Linear(hidden, outputs): keep logits of a frame."""
+
+    def __init__(self, dim: int, hidden: int, outputs: int, bias: float) -> None:
+        super().__init__(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
+        nn.init.constant_(self[-1].bias, bias)
+
+    def flops_per_frame(self) -> int:
+        return 2 * sum(m.in_features * m.out_features for m in self if isinstance(m, nn.Linear))
+
+
 class CcaTransformer(StreamingEncoder):
     """Streaming Transformer with per-frame arbitrators over its MHA and FFN sub-blocks."""
 
@@ -232,6 +272,9 @@ class CcaTransformer(StreamingEncoder):
         cost_weight: float = 0.1,  # λ of the compute-cost term
         gate_bias: float = 3.0,  # initial keep logit: blocks start mostly on (p = 0.95)
         arbitrator_dim: int = 16,
+        arbitrator_input: str = "layer",  # "frontend": the subsampled frames; "layer": each layer's input
+        drop_mha: int = 0,  # static pruning: no MHA in the top drop_mha layers
+        drop_ffn: int = 0,  # static pruning: no FFN in the top drop_ffn layers
         rel_buckets: int = 16,
         subsampling_factor: int = 4,
     ) -> None:
@@ -244,6 +287,14 @@ class CcaTransformer(StreamingEncoder):
             )
         if cost_weight < 0:
             raise FairstreamError(f"cca cost_weight must be >= 0, got {cost_weight}")
+        if arbitrator_input not in ARBITRATOR_INPUTS:
+            raise FairstreamError(
+                f"cca arbitrator_input {arbitrator_input!r}: expected one of {', '.join(ARBITRATOR_INPUTS)}"
+            )
+        if not (0 <= drop_mha <= num_layers and 0 <= drop_ffn <= num_layers):
+            raise FairstreamError(
+                f"cca drop_mha {drop_mha} and drop_ffn {drop_ffn} must be in 0..num_layers ({num_layers})"
+            )
         ff_dim = ff_dim or 4 * hidden_dim
         self.subsample = CausalConvSubsampling(
             num_features, hidden_dim, subsampling_channels, subsampling_factor
@@ -253,21 +304,22 @@ class CcaTransformer(StreamingEncoder):
             GatedLayer(hidden_dim, num_heads, ff_dim, left_context, dropout, rel_buckets)
             for _ in range(num_layers)
         )
-        self.arbitrator: nn.Sequential | None = None
-        if gated:
-            self.arbitrator = nn.Sequential(
-                nn.LayerNorm(hidden_dim),
-                nn.Linear(hidden_dim, arbitrator_dim),
-                nn.ReLU(),
-                nn.Linear(arbitrator_dim, 2 * num_layers),
-            )
-            nn.init.constant_(self.arbitrator[-1].bias, gate_bias)
+        per_layer = arbitrator_input == "layer"
+        self.arbitrators = nn.ModuleList(
+            Arbitrator(hidden_dim, arbitrator_dim, 2 if per_layer else 2 * num_layers, gate_bias)
+            for _ in range(num_layers if per_layer else 1)
+            if gated
+        )
+        keep = torch.ones(num_layers, 2, dtype=torch.bool)
+        keep[num_layers - drop_mha :, 0] = False
+        keep[num_layers - drop_ffn :, 1] = False
+        self.register_buffer("static_keep", keep.view(-1), persistent=False)  # (2L,) gate-column order
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(hidden_dim)
         self.proj = nn.Linear(hidden_dim, output_dim)
         self.output_dim, self.hidden_dim, self.ff_dim = output_dim, hidden_dim, ff_dim
         self.left_context, self.num_layers, self.gated = left_context, num_layers, gated
-        self.cost_weight, self.arbitrator_dim = cost_weight, arbitrator_dim
+        self.cost_weight, self.arbitrator_input = cost_weight, arbitrator_input
         self.dense_masked = False  # eval forward computes densely and masks (for equivalence checks)
         self.force_gates: Tensor | None = None  # (B, T, 2L) bool, replaces the arbitrators
         self.aux_loss: Tensor | None = None
@@ -282,31 +334,37 @@ class CcaTransformer(StreamingEncoder):
         mha, ffn = 8 * d * d + 4 * d * (w + 1), 4 * d * self.ff_dim
         return torch.tensor([mha, ffn] * self.num_layers, dtype=torch.float32)
 
-    def _gates(self, h0: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        """(float gates for the dense path, hard bool gates, keep probabilities), each (B, T, 2L)."""
-        b, t = valid.shape
+    def _logits(self, i: int, h: Tensor, first: Tensor | None) -> Tensor:
+        """(B, T, 2) keep logits of layer ``i``'s MHA and FFN from its input ``h`` (layer
+        arbitrators) or from the front-end arbitrator's logits ``first`` (B, T, 2L)."""
+        if first is not None:
+            return first[..., 2 * i : 2 * i + 2]
+        return self.arbitrators[i](h.detach())
+
+    def _gates(
+        self, i: int, h: Tensor, first: Tensor | None, valid: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Layer ``i``'s (float gates for the dense path, hard bool gates, keep probabilities),
+        each (B, T, 2): MHA, FFN."""
+        static = self.static_keep[2 * i : 2 * i + 2]
         if self.force_gates is not None:
-            if self.force_gates.shape != (b, t, 2 * self.num_layers):
-                raise FairstreamError(
-                    f"force_gates has shape {tuple(self.force_gates.shape)}, "
-                    f"expected {(b, t, 2 * self.num_layers)}"
-                )
-            hard = self.force_gates.to(torch.bool) & valid[..., None]
-            return hard.to(h0.dtype), hard, None
-        if self.arbitrator is None:
-            hard = valid[..., None].expand(b, t, 2 * self.num_layers)
-            return hard.to(h0.dtype), hard, None
-        logits = self.arbitrator(h0)
-        prob = torch.sigmoid(logits)
+            hard = self.force_gates[..., 2 * i : 2 * i + 2].to(torch.bool) & valid[..., None] & static
+            return hard.to(h.dtype), hard, None
+        if not self.gated:
+            hard = valid[..., None] & static
+            return hard.to(h.dtype), hard, None
+        logits = self._logits(i, h, first)
+        prob = torch.sigmoid(logits) * static
+        on = valid[..., None] & static
         if self.training:
             u = torch.rand_like(logits).clamp(1e-6, 1 - 1e-6)
             noisy = logits + torch.log(u) - torch.log1p(-u)
             soft = torch.sigmoid(noisy)
-            hard = (noisy > 0) & valid[..., None]
-            gate = hard.to(h0.dtype) + soft - soft.detach()  # straight-through: forward 0/1
-            return gate * valid[..., None].to(h0.dtype), hard, prob
-        hard = (logits > 0) & valid[..., None]
-        return hard.to(h0.dtype), hard, prob
+            hard = (noisy > 0) & on
+            gate = hard.to(h.dtype) + soft - soft.detach()  # straight-through: forward 0/1
+            return gate * on.to(h.dtype), hard, prob
+        hard = (logits > 0) & on
+        return hard.to(h.dtype), hard, prob
 
     def _set_aux(self, hard: Tensor, prob: Tensor | None, valid: Tensor) -> None:
         n = valid.sum().clamp(min=1)
@@ -325,18 +383,30 @@ class CcaTransformer(StreamingEncoder):
     def _run(
         self, h0: Tensor, valid: Tensor, caches: list[dict[str, Tensor]] | None, dense: bool
     ) -> tuple[Tensor, list[dict[str, Tensor]]]:
-        gate, hard, prob = self._gates(h0, valid)
-        self._set_aux(hard, prob, valid)
-        self.last_keep = hard.detach()
+        b, t = valid.shape
+        want = (b, t, 2 * self.num_layers)
+        if self.force_gates is not None and self.force_gates.shape != want:
+            raise FairstreamError(f"force_gates has shape {tuple(self.force_gates.shape)}, expected {want}")
+        first = None
+        if self.gated and self.force_gates is None and self.arbitrator_input == "frontend":
+            first = self.arbitrators[0](h0.detach())
         h = self.dropout(h0)
         new: list[dict[str, Tensor]] = []
+        hards, probs = [], []
         for i, layer in enumerate(self.layers):
+            gate, hard, prob = self._gates(i, h, first, valid)
+            hards.append(hard)
+            probs.append(prob)
             if dense:
-                h = layer.forward_dense(h, gate[..., 2 * i], gate[..., 2 * i + 1], hard[..., 2 * i])
+                h = layer.forward_dense(h, gate[..., 0], gate[..., 1])
             else:
                 cache = caches[i] if caches is not None else layer.init_cache(h.size(0))
-                h, cache = layer.forward_sparse(h, hard[..., 2 * i], hard[..., 2 * i + 1], cache)
+                h, cache = layer.forward_sparse(h, hard[..., 0], hard[..., 1], cache)
                 new.append(cache)
+        hard_all = torch.cat(hards, dim=-1)
+        prob_all = None if probs[0] is None else torch.cat(probs, dim=-1)  # type: ignore[arg-type]
+        self._set_aux(hard_all, prob_all, valid)
+        self.last_keep = hard_all.detach()
         return self.proj(self.norm(h)), new
 
     def _forward(self, x: Tensor, x_lens: Tensor, dense: bool) -> tuple[Tensor, Tensor]:
@@ -394,8 +464,7 @@ class CcaTransformer(StreamingEncoder):
         lens = self.last_lens.long()
         d, w, nl = self.hidden_dim, self.left_context, self.num_layers
         per_frame = self.frontend_flops_per_frame() + 2 * d * self.output_dim
-        if self.arbitrator is not None:
-            per_frame += 2 * d * self.arbitrator_dim + 2 * self.arbitrator_dim * 2 * nl
+        per_frame += sum(a.flops_per_frame() for a in self.arbitrators)  # type: ignore[misc]
         t = keep.size(1)
         mha = keep[..., 0::2].long()  # (B, T, L)
         cum = torch.cat([torch.zeros_like(mha[:, :1]), mha.cumsum(1)], dim=1)  # (B, T+1, L)
@@ -435,7 +504,9 @@ def cca_flops(encoder: CcaTransformer, x: Tensor, x_lens: Tensor) -> dict[str, A
 
 
 class SlidingWindowTransformer(CcaTransformer):
-    """The same Transformer without arbitrators, each frame seeing ``window`` past frames."""
+    """The same Transformer without arbitrators, each frame seeing ``window`` past frames; with
+    ``drop_mha`` / ``drop_ffn``, also statically pruned (the baseline at CCA's compute: in this
+    encoder the attention window alone can save only ``4D(W_ref − W)`` of a layer's FLOPs)."""
 
     def __init__(
         self,
@@ -448,6 +519,8 @@ class SlidingWindowTransformer(CcaTransformer):
         output_dim: int = 320,
         subsampling_channels: int = 32,
         dropout: float = 0.1,
+        drop_mha: int = 0,
+        drop_ffn: int = 0,
         rel_buckets: int = 16,
         subsampling_factor: int = 4,
     ) -> None:
@@ -462,6 +535,8 @@ class SlidingWindowTransformer(CcaTransformer):
             subsampling_channels=subsampling_channels,
             dropout=dropout,
             gated=False,
+            drop_mha=drop_mha,
+            drop_ffn=drop_ffn,
             rel_buckets=rel_buckets,
             subsampling_factor=subsampling_factor,
         )
