@@ -13,8 +13,9 @@ the labelled turns as ``<split>.rttm`` and ``turns_<split>.json`` (speaker, star
 channel).  A single-talker transducer in MODEL_DIR is the baseline: energy-VAD segments of the
 mixture (steps/multitalker/vad.py), each decoded on its own, are its turns (one channel).
 Scores (steps/multitalker/metrics.py, diarization.py): ORC-WER (channels), cpWER (speakers), DER
-with and without a 0.25 s collar, turn-counting accuracy, ``<sot>``/``<eot>`` emission latency
-against the reference boundaries, and RTF, in ``metrics.json``.
+with and without a 0.25 s collar, turn-counting accuracy, one-to-one turn matching (matched and
+unmatched turns) with the ``<sot>``/``<eot>`` emission latency of matched turns against the
+reference boundaries, and RTF, in ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from lhotse import load_manifest
 from tqdm import tqdm
 
 from steps.multitalker.diarization import corpus_der, label_turns, write_rttm
-from steps.multitalker.metrics import score_sessions
+from steps.multitalker.metrics import MAX_MATCH_DISTANCE, score_sessions
 from steps.multitalker.model import SeparatorTransducer
 from steps.multitalker.targets import parse_channels
 from steps.multitalker.turns import Turn, turns_from_cut
@@ -150,6 +151,13 @@ def turn_json(t: Turn) -> dict[str, Any]:
     help="Cosine distance below which turn clusters merge.",
 )
 @click.option("--collar", type=float, default=0.25, show_default=True, help="DER collar (s, each side).")
+@click.option(
+    "--match-distance",
+    type=float,
+    default=MAX_MATCH_DISTANCE,
+    show_default=True,
+    help="Largest |Δstart| + |Δend| (s) of a reference and a decoded turn matched for latency.",
+)
 @click.option("--num-threads", type=int, default=1, show_default=True)
 @click.option("--force", is_flag=True, help="Redo even if OUT_DIR is complete.")
 @step_main
@@ -164,6 +172,7 @@ def main(
     xvector_model: Path | None,
     cluster_threshold: float,
     collar: float,
+    match_distance: float,
     num_threads: int,
     force: bool,
 ) -> None:
@@ -195,6 +204,7 @@ def main(
         "xvector_model": str(xvector_model) if xvector_model else None,
         "cluster_threshold": cluster_threshold,
         "collar": collar,
+        "match_distance": match_distance,
     }
     chunk_frames = max(1, round(chunk_ms / 1000 / FRAME_SHIFT))
     with stage_output(out_dir, cfg, force) as out:
@@ -220,7 +230,7 @@ def main(
                 refs[cut.id] = turns_from_cut(cut)
                 hyps[cut.id] = turns
                 per_turn[cut.id] = [turn_json(t) for t in turns]
-            scores = score_sessions(refs, hyps, frame_stride=stride)
+            scores = score_sessions(refs, hyps, frame_stride=stride, max_distance=match_distance)
             m: dict[str, Any] = {k: v for k, v in scores.items() if k != "per_session"}
             m.update(
                 {

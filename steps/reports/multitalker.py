@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from steps.multitalker.metrics import MAX_MATCH_DISTANCE
 from steps.multitalker.turns import Turn
-from steps.utils import read_config
+from steps.utils import FairstreamError, read_config
 from steps.utils.atomic import atomic_path
 
 from .format import pct
@@ -26,11 +27,17 @@ def row(name: str, split: str, m: dict[str, Any]) -> str:
         m.get("cp_wer") or {},
         m["turn_count"],
     )
+    tm = m.get("turn_matching")
+    if tm is None:
+        raise FairstreamError(
+            f"{name} {split}: metrics without one-to-one turn matching; rerun steps.decode_sessions --force"
+        )
     return (
         f"| {name} | {split} | {m['sessions']} | {m['audio_seconds'] / 3600:.2f} | "
         f"{m['orc_wer']['wer']:.2f} | "
         f"{cp.get('wer', '–')} | {pct(der.get('der'))} | {pct(der0.get('der'))} | "
         f"{pct(tc['session_accuracy'])} | {pct(tc['channel_accuracy'])} | {tc['mean_abs_turn_diff']:.2f} | "
+        f"{tm['matched']} / {tm['unmatched_ref']} / {tm['unmatched_hyp']} | "
         f"{_lat(m['sot_latency'])} | {_lat(m['eot_latency'])} | {m['rtf']:.3f} |"
     )
 
@@ -54,15 +61,19 @@ def section(systems: dict[str, Path], timeline: str | None) -> str:
         f"threshold {first['cluster_threshold']}), words concatenated per speaker, best speaker mapping; "
         f"DER with a {first['collar']} s collar on each side of reference boundaries and without; turn "
         "count: share of sessions / channels whose number of decoded turns equals the reference's; "
-        "latency: decoded turn start / end minus the reference's (s, positive = late), mean / 90th "
+        "turns matched / unmatched reference / unmatched decoded: reference and decoded turns of a channel "
+        "matched one to one (Hungarian algorithm on |Δstart| + |Δend|, pairs at most "
+        f"{first.get('match_distance', MAX_MATCH_DISTANCE)} s apart); latency, over matched turns only: "
+        "decoded turn start / end minus the reference's (s, positive = late), mean / 90th "
         "percentile. A single-talker system decodes energy-VAD segments of the mixture, one turn each.",
         "",
         *how,
         "",
         "| system | split | sessions | hours | ORC-WER | cpWER | DER (collar) | DER (none) | "
         "turn count sessions (%) | turn count channels (%) | mean abs turn diff | "
+        "turns matched / unmatched ref / unmatched hyp | "
         "`<sot>` latency mean / p90 | `<eot>` latency mean / p90 | RTF |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
     ]
