@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stage 10: multi-party sessions, the separator-transducer-segmenter (SepTDS), speaker-segmented
 # decoding, against the single-talker baseline.
-# 1. FBANK_DIR's utterances -> SESSIONS_DIR (local/make_sessions.py: training mixtures of 1-2
+# 1. FBANK_DIR's utterances -> SESSIONS_DIR (local/make_sessions.py: rendered recordings with one room
+#    and one background noise each, fbank; training mixtures of 1-2
 #    talkers; dev/test sessions of 20-60 s with 2-4 speakers, <= 2 at once, 0-40% overlap);
 # 2. train CONF (task: multitalker) from BASELINE_MODEL's weights -> OUT_DIR/septds, and the same
 #    with the latency penalty off -> OUT_DIR/septds_nolat;
