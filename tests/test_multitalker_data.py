@@ -296,6 +296,21 @@ def test_make_targets_frames_and_tokens() -> None:
     assert c1.sot_frames == [12] and c1.eot_frames == [49]
     assert c0.sot_positions == [0, 4] and c0.eot_positions == [3, 8]
     assert num_encoder_frames(401) == 101 and num_encoder_frames(400) == 100
+    # MT-RNN-T: the same channels and turn frames, the words alone
+    plain = make_targets(turns, lambda s: [10 + ord(w) - ord("a") for w in s.split()], num_frames=70,
+                         turn_tokens=False)  # fmt: skip
+    assert plain.channels[0].tokens == [10, 11, 13, 14, 15] and plain.channels[1].tokens == [12]
+    assert [ch.sot_frames for ch in plain.channels] == [[0, 52], [12]]
+    assert [ch.eot_frames for ch in plain.channels] == [[24, 69], [49]]
+    assert plain.channels[0].sot_positions == []
+
+
+def test_turn_tokens_options() -> None:
+    from steps.multitalker.task import MultitalkerOptions
+
+    assert MultitalkerOptions().turn_tokens
+    with pytest.raises(FairstreamError, match="latency_weight > 0 needs turn tokens"):
+        MultitalkerOptions(latency_weight=0.1, turn_tokens=False)
 
 
 def test_session_targets(sessions: dict[str, list], tiny_lang: Path) -> None:

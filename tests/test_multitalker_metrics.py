@@ -42,7 +42,7 @@ from steps.multitalker.metrics import (
     turn_count_accuracy,
     turn_latencies,
 )
-from steps.multitalker.targets import EOT_ID, SOT_ID, make_targets, parse_channels, parse_turns
+from steps.multitalker.targets import EOT_ID, SOT_ID, gap_turns, make_targets, parse_channels, parse_turns
 from steps.multitalker.turns import Turn
 from steps.utils import FairstreamError
 
@@ -367,6 +367,40 @@ def test_parse_turns_is_robust_to_missing_and_duplicated_turn_tokens() -> None:
     assert [(t.text, t.sot_frame) for t in kept] == [("", 1), ("w5", 3)]
     with pytest.raises(FairstreamError):
         parse_turns([S, 5], [1], fake_decode)
+
+
+def test_gap_turns_split_where_emissions_pause() -> None:
+    S, E = SOT_ID, EOT_ID
+    stride = 0.04
+    toks = [5, 0, 6, 7, 0, 8, 9, S, 10, E]
+    frames = [2, 5, 10, 30, 31, 32, 70, 71, 72, 73]  # pauses of 8, 20, 2, 38, 2 frames between pieces
+    got = gap_turns(toks, frames, fake_decode, 0.8, frame_stride=stride, channel=1)
+    assert [(t.text, t.sot_frame, t.eot_frame, t.channel) for t in got] == [
+        ("w5 w6", 2, 10, 1), ("w7 w8", 30, 32, 1), ("w9 w10", 70, 72, 1),  # turn tokens are ignored
+    ]  # fmt: skip
+    assert got[0].start == pytest.approx(0.08) and got[0].end == pytest.approx(11 * stride)
+    # a pause of exactly the gap splits; a longer gap merges
+    assert len(gap_turns(toks, frames, fake_decode, 20 * stride, frame_stride=stride)) == 3
+    assert len(gap_turns(toks, frames, fake_decode, 20 * stride + 0.01, frame_stride=stride)) == 2
+    assert len(gap_turns(toks, frames, fake_decode, 10.0, frame_stride=stride)) == 1
+    assert gap_turns([0, S, E], [1, 2, 3], fake_decode, 0.5) == []
+    with pytest.raises(FairstreamError, match="> 0"):
+        gap_turns(toks, frames, fake_decode, 0.0)
+    both = parse_channels([toks, [11]], [frames, [40]], fake_decode, frame_stride=stride, gap=0.8)
+    assert [(t.text, t.channel) for t in both] == [("w5 w6", 0), ("w7 w8", 0), ("w11", 1), ("w9 w10", 0)]
+
+
+def test_tune_turn_gap_picks_the_shortest_best_gap() -> None:
+    """Channel 0 has three reference turns whose emissions pause 0.4 s inside a turn and 1.2 s
+    between turns: gaps in (0.4, 1.2] s count them right, the shortest of those wins."""
+    from steps.decode_sessions import tune_turn_gap
+
+    stride = 0.04
+    refs = {"s": [T(0, 1, "A", "a", 0), T(2, 3, "B", "b", 0), T(4, 5, "A", "c", 0)]}
+    frames = [0, 10, 40, 50, 80, 90]  # 10 frames (0.4 s) within a turn, 30 (1.2 s) between turns
+    raw = {"s": ([[5, 6, 7, 8, 9, 10], []], [frames, []])}
+    assert tune_turn_gap(raw, refs, fake_decode, stride, grid=[0.2, 0.4, 0.6, 0.8, 1.2, 1.4]) == 0.6
+    assert tune_turn_gap(raw, refs, fake_decode, stride) == 0.6  # the default grid, 0.2-3.0 s
 
 
 # ---- turn counting and latency -----------------------------------------------------------------

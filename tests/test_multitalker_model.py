@@ -284,12 +284,28 @@ def test_one_trainer_trains_the_separator(tiny_fbank: Path, tiny_lang: Path, tmp
     vad_turns = json.loads((vad_dec / "turns_dev.json").read_text())
     hyp_channels = {t["channel"] for ts in vad_turns.values() for t in ts}
     assert hyp_channels <= {0}
+    # MT-RNN-T: the same separator without turn tokens; its turns come from pauses tuned on dev
+    mt_conf = tmp_path / "mtrnnt.yaml"
+    mt_conf.write_text(conf.read_text().replace("{latency_weight: 0.05}", "{turn_tokens: false}"))
+    mt = tmp_path / "mtrnnt"
+    run_step("steps.train_transducer", "--conf", mt_conf, "--lang-dir", tiny_lang, sessions, mt)
+    mt_dec = tmp_path / "mt_dec"
+    run_step("steps.decode_sessions", "--splits", "dev", "--xvector-model", sv, mt, sessions, mt_dec)
+    mm = json.loads((mt_dec / "metrics.json").read_text())["dev"]
+    assert mm["turns_from"].startswith("pauses >= ") and mm["turns_from"].endswith("s (tuned on dev)")
+    assert mm["orc_wer"]["words"] == m["orc_wer"]["words"] and m["turns_from"] == "turn tokens"
+    proc = run_step("steps.decode_sessions", "--turn-gap", "0.5", "--splits", "dev", out, sessions,
+                    tmp_path / "bad_dec", check=False)  # fmt: skip
+    assert proc.returncode != 0 and "--turn-gap is for separators trained without turn tokens" in proc.stderr
     md = tmp_path / "report" / "report.md"
-    run_step("steps.report_multitalker", "--split", "dev", md, f"septds={dec}", f"single_vad={vad_dec}")
+    run_step("steps.report_multitalker", "--split", "dev", "--claims-split", "dev", md, f"septds={dec}",
+             f"mtrnnt={mt_dec}", f"single_vad={vad_dec}")  # fmt: skip
     text = md.read_text()
     assert text.startswith("## Multi-talker") and "| septds | dev |" in text
-    assert "| single_vad | dev |" in text
+    assert "| single_vad | dev |" in text and "| mtrnnt | dev |" in text and "turns from pauses >= " in text
     assert "(timeline.png)" in text and (md.parent / "timeline.png").stat().st_size > 1000
+    verdicts = json.loads((md.parent / "claims.json").read_text())
+    assert len(verdicts) == 2 and all(v["ours"] != "–" for v in verdicts)
 
 
 def test_energy_vad_finds_planted_speech() -> None:

@@ -12,6 +12,7 @@ from steps.utils import FairstreamError
 from steps.utils.stats import (
     MIN_REPLICATES,
     paired_ratio_difference,
+    paired_relative_difference,
     percentile_interval,
     ratio_interval,
     resample_counts,
@@ -107,3 +108,30 @@ def test_paired_difference_direction_pairing_and_refusals() -> None:
         paired_ratio_difference(errs_a, errs_b[:-1], words, speakers.tolist())
     with pytest.raises(FairstreamError, match="same, non-empty utterances"):
         paired_ratio_difference([], [], [], [])
+
+
+def test_paired_relative_difference_equals_explicit_resamples() -> None:
+    """Brute force: each resample lists the drawn units and sums their counts for both systems;
+    the relative change of the two ratios must be the kernel's, replicate by replicate."""
+    rng = np.random.default_rng(8)
+    units = rng.integers(0, 7, size=30).astype(str)
+    den = rng.integers(5, 20, size=30)
+    errs_a = rng.binomial(den, 0.3)
+    errs_b = rng.binomial(den, 0.2)
+    keys = sorted(set(units.tolist()))
+    m = resample_counts(len(keys), 200, seed=4)
+    want = []
+    for row in m:
+        drawn = np.repeat(np.arange(len(keys)), row.astype(int))
+        pick = [units == keys[k] for k in drawn]
+        a = sum(errs_a[p].sum() for p in pick) / sum(den[p].sum() for p in pick)
+        b = sum(errs_b[p].sum() for p in pick) / sum(den[p].sum() for p in pick)
+        want.append((b - a) / a)
+    iv = paired_relative_difference(errs_a, errs_b, den, units.tolist(), replicates=200, seed=4)
+    assert [iv.low, iv.high] == pytest.approx(np.percentile(want, [2.5, 97.5]).tolist(), rel=1e-9)
+    ra, rb = errs_a.sum() / den.sum(), errs_b.sum() / den.sum()
+    assert iv.estimate == pytest.approx((rb - ra) / ra) and iv.high < 0
+    assert iv.prob_below_zero == pytest.approx(np.mean(np.array(want) < 0))
+    # a system with no errors has no relative change to divide by
+    zero = paired_relative_difference(np.zeros(30), errs_b, den, units.tolist(), replicates=50)
+    assert np.isnan(zero.estimate) and zero.low is None

@@ -1,4 +1,5 @@
-"""The stage-10 report: the multi-talker systems side by side (one row per system and split) and a
+"""The stage-10 report: the multi-talker systems side by side (one row per system and split), the
+paper's two claims against MT-RNN-T (turn counting, WER; paired bootstrap over sessions) and a
 timeline of one session's reference turns against a system's decoded turns."""
 
 from __future__ import annotations
@@ -11,8 +12,14 @@ from steps.multitalker.metrics import MAX_MATCH_DISTANCE
 from steps.multitalker.turns import Turn
 from steps.utils import FairstreamError, read_config
 from steps.utils.atomic import atomic_path
+from steps.utils.stats import Interval, paired_ratio_difference, paired_relative_difference
 
-from .format import pct
+from .claims import Claim
+from .format import DASH, pct
+
+SYSTEM = "Separator-transducer-segmenter"
+TURN_CLAIM = ("turn counting more accurate than MT-RNN-T's (no turn tokens)", "+4.6% abs. vs MT-RNN-T")
+WER_CLAIM = ("lower WER than MT-RNN-T", "17% rel. WER gain vs MT-RNN-T")
 
 
 def _lat(stats: dict[str, Any]) -> str:
@@ -42,14 +49,78 @@ def row(name: str, split: str, m: dict[str, Any]) -> str:
     )
 
 
-def section(systems: dict[str, Path], timeline: str | None) -> str:
+def _held(low: float | None, high: float | None) -> bool | None:
+    """The direction of an interval of "ours better" values: True above 0, False below, else None."""
+    if low is None or high is None or low <= 0 <= high:
+        return None
+    return low > 0
+
+
+def _per_session(d: Path, split: str) -> dict[str, dict[str, Any]]:
+    path = d / f"scores_{split}.json"
+    if not path.is_file():
+        raise FairstreamError(f"{path} is missing: decode the {split} split")
+    return json.loads(path.read_text())
+
+
+def claims(
+    ours: Path | None, baseline: Path | None, split: str = "test", replicates: int = 1000
+) -> list[Claim]:
+    """The paper's two claims for decode directories of ours and MT-RNN-T, paired over the sessions
+    of ``split`` (intervals: steps/utils/stats.py).  Turn counting is per channel (a channel counts
+    when it has as many decoded turns as reference turns: whole sessions of 20-60 s are almost
+    never exact for any system), WER is ORC-WER; a missing system leaves both undecided."""
+    if ours is None or baseline is None:
+        note = f"{'ours' if ours is None else 'MT-RNN-T'} was not decoded in this run: nothing to compare"
+        return [Claim(SYSTEM, c, p, DASH, None, note) for c, p in (TURN_CLAIM, WER_CLAIM)]
+    a, b = _per_session(baseline, split), _per_session(ours, split)
+    if set(a) != set(b):
+        raise FairstreamError(f"{ours} and {baseline} decoded different {split} sessions")
+    ids = sorted(a)
+
+    def channels_right(row: dict[str, Any]) -> int:
+        pairs = zip(row["ref_channel_turns"], row["hyp_channel_turns"], strict=True)
+        return sum(int(r == h) for r, h in pairs)
+
+    turn = paired_ratio_difference(
+        [channels_right(a[i]) for i in ids], [channels_right(b[i]) for i in ids],
+        [len(a[i]["ref_channel_turns"]) for i in ids], ids, replicates=replicates,
+    )  # fmt: skip
+    wer = paired_relative_difference(
+        [a[i]["orc"]["errors"] for i in ids], [b[i]["orc"]["errors"] for i in ids],
+        [a[i]["orc"]["words"] for i in ids], ids, replicates=replicates,
+    )  # fmt: skip
+    flip = [None if x is None else -x for x in (wer.high, wer.low)]
+    gain = Interval(-wer.estimate, *flip)  # WER gain of ours: minus the relative change
+    base_metrics = json.loads((baseline / "metrics.json").read_text()).get(split, {})
+    how = f"{split}, {len(ids)} sessions, paired bootstrap over sessions ({replicates} resamples)"
+    rule = base_metrics.get("turns_from", "?")
+    turn_text = f"{_pts(turn)} pts (channel turn-count accuracy)"
+    return [
+        Claim(SYSTEM, *TURN_CLAIM, turn_text, _held(turn.low, turn.high), f"{how}; MT-RNN-T's turns: {rule}"),
+        Claim(SYSTEM, *WER_CLAIM, f"{_pts(gain)}% rel. (ORC-WER)", _held(gain.low, gain.high), how),
+    ]
+
+
+def _pts(iv: Interval) -> str:
+    """An estimate and its interval in percent (points), signed: "+3.1 [-1.2, +7.5]"."""
+    if iv.estimate != iv.estimate:  # NaN: undefined
+        return DASH
+    ci = "" if iv.low is None or iv.high is None else f" [{100 * iv.low:+.1f}, {100 * iv.high:+.1f}]"
+    return f"{100 * iv.estimate:+.1f}{ci}"
+
+
+def section(systems: dict[str, Path], timeline: str | None, verdicts: list[Claim] | None = None) -> str:
     rows, how = [], []
     for name, d in systems.items():
         cfg = read_config(d)
         metrics = json.loads((d / "metrics.json").read_text())
         rows += [row(name, split, m) for split, m in metrics.items()]
+        turns_from = next(iter(metrics.values()), {}).get("turns_from")
         how.append(f"- {name}: `python -m steps.decode_sessions {cfg['model_dir']} {cfg['sessions_dir']} {d}"
                    f" --xvector-model {cfg['xvector_model']}`")  # fmt: skip
+        if turns_from:
+            how[-1] += f"; turns from {turns_from}"
     first = read_config(next(iter(systems.values())))
     lines = [
         "## Multi-talker sessions: separator-transducer-segmenter (stage 10)",
@@ -77,6 +148,16 @@ def section(systems: dict[str, Path], timeline: str | None) -> str:
         *rows,
         "",
     ]
+    if verdicts:
+        lines += [
+            "Against MT-RNN-T (the same separator, initialisation and updates, trained without turn tokens; "
+            "`claims.json`), ours minus MT-RNN-T:",
+            "",
+            "| claim | paper | ours [95% CI] | direction | note |",
+            "|---|---|---|---|---|",
+            *(f"| {c.claim} | {c.paper} | {c.ours} | {c.verdict()} | {c.note} |" for c in verdicts),
+            "",
+        ]
     if timeline:
         lines += [f"![session timeline]({timeline})", ""]
     return "\n".join(lines)
