@@ -384,6 +384,7 @@ def acoustics_rng(seed: int, session_id: str) -> np.random.Generator:
 
 
 def draw_acoustics(rng: np.random.Generator, conf: SessionConf) -> Acoustics:
+    """A session's noise kind, SNR and RT60, uniformly from ``conf``'s ranges."""
     kind = str(rng.choice(acoustics.NOISE_KINDS))
     snr = round(float(rng.uniform(conf.min_snr_db, conf.max_snr_db)), 2)
     rt60 = round(float(rng.uniform(conf.min_rt60, conf.max_rt60)), 3)
@@ -433,7 +434,7 @@ def render_shard(job: RenderJob) -> list[tuple[str, int, Acoustics]]:
             audio = render_session(plan, sound, rng)
             with atomic_path(path) as tmp:
                 sf.write(tmp, audio, plan.sampling_rate, format="FLAC")
-        out.append((plan.id, compute_num_samples(plan.duration, plan.sampling_rate), sound))
+        out.append((plan.id, sf.info(str(path)).frames, sound))
     return out
 
 
@@ -458,8 +459,7 @@ def render_split(
     rendered: list[tuple[str, int, Acoustics]] = []
     bar = tqdm(total=len(plans), desc=f"{split} render", unit="session")
     if num_jobs <= 1 or len(jobs) <= 1:
-        results: Iterable = map(render_shard, jobs)
-        for r in results:
+        for r in map(render_shard, jobs):
             rendered += r
             bar.update(len(r))
     else:

@@ -228,6 +228,8 @@ def main(
         log.info("%s is a single-talker transducer: decoding energy-VAD segments (the baseline)", model_dir)
     if turn_gap is not None and (turn_tokens or not separator):
         raise FairstreamError("--turn-gap is for separators trained without turn tokens (MT-RNN-T)")
+    if match_distance <= 0 or (turn_gap is not None and turn_gap <= 0):
+        raise FairstreamError("--match-distance and --turn-gap must be > 0 s")
     extractor = None
     if xvector_model is not None:
         from steps.sv.extract import load_extractor

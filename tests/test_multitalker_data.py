@@ -167,7 +167,7 @@ def test_rendered_sessions_have_a_background_in_their_pauses(
     extractor = _extractor(FbankConf())
     pauses = 0
     for plan, c in zip(sessions["dev"], rendered, strict=True):
-        assert c.id == plan.id and c.recording.id == c.id
+        assert c.id == plan.id and c.recording.id == c.id and c.duration == pytest.approx(plan.duration)
         want = sorted(plan.supervisions, key=lambda s: (s.start, s.end, s.id))
         assert [s.to_dict() for s in c.supervisions] == [s.to_dict() for s in want]
         assert set(c.custom) == {"noise", "snr_db", "rt60"} and TINY_EVAL.min_snr_db <= c.custom["snr_db"]
