@@ -2,10 +2,13 @@
 
     python -m local.make_sessions data/fbank data/sessions --seed 42
 
-Reads ``IN_DIR/cuts_{split}.jsonl.gz`` (fbank cuts, or recording-only cuts of the manifest stage)
-and writes ``OUT_DIR/sessions_{split}.jsonl.gz``: one Lhotse ``MixedCut`` per session with one
-supervision per speaker turn (speaker, start, duration, text = the turn's utterances joined,
-``custom`` = the speaker's metadata plus ``source_ids``), and ``OUT_DIR/stats.json``.
+Reads ``IN_DIR/cuts_{split}.jsonl.gz`` (cuts with recordings: the fbank stage's or the manifest
+stage's) and writes ``OUT_DIR/sessions_{split}.jsonl.gz``: one cut per session over its rendered
+recording (``OUT_DIR/audio/<split>/<session>.flac``) with fbank (``OUT_DIR/feats_<split>.*.lca``,
+IN_DIR's fbank settings), one supervision per speaker turn (speaker, start, duration, text = the
+turn's utterances joined, ``custom`` = the speaker's metadata plus ``source_ids`` and
+``source_offsets``), the session's acoustics in the cut's ``custom``, and ``OUT_DIR/stats.json``.
+The layout of local/prepare_librimix.py and local/prepare_libricss.py.
 
 Sessions of a split only use that split's utterances, so dev/test speakers never appear in
 training mixtures (the demo corpus keeps speakers disjoint across splits).  Within a pass every
@@ -18,43 +21,58 @@ interrupts the turn in progress (never before ``min_lead`` seconds into the prev
 while two turns are active, never overlapping the same speaker), so at most two talkers speak at
 once, and overlap is capped so that the session's overlap ratio (time with >= 2 talkers over time
 with >= 1, on turn spans) never exceeds its target.  Both properties are checked on every session.
+The layout is a Lhotse ``MixedCut`` (a silent floor track over the whole session, then one track
+per utterance at its offset, multiples of 10 ms): the plan.
 
-Features: a session cut is a ``MixedCut`` whose first track is a silent ``PaddingCut`` spanning
-the whole session, then one track per utterance at its offset (multiples of 10 ms, so frame
-counts agree).  ``cut.load_features()`` mixes the utterances' log-mel fbank in the feature
-domain (``log(sum(exp(fbank)))``, lhotse's ``FeatureMixer``), which ignores the cross terms of
-real audio mixing; the padding track holds ``SILENCE_LOGMEL`` = log(float32 eps), the fbank of
-digital silence, so pauses look like they do after audio-domain mixing (not lhotse's -1000
-mixer padding).  :func:`session_fbank` is the audio-domain route (``cut.load_audio()`` then the
-repo's fbank extractor) for cuts without features or to check the approximation.
-
-Note: a turn's supervision is carried by the track of its first utterance and may be longer
-than that track (it spans the turn); use the session cut as a whole, do not ``truncate`` it.
+How a session sounds (:func:`render_session`): the utterances (each with the noise and room of its
+own recording) are mixed in the audio domain at their offsets, the whole mixture goes through one
+room (a synthetic impulse response of the session's RT60, ``local/demo/acoustics.py``), and one
+background noise (a kind of ``acoustics.NOISE_KINDS`` at the session's SNR: speech power over the
+turns against noise power) runs over the whole session, pauses included.  Pauses are therefore
+never digital silence, and a turn's boundaries are blurred by the room's tail as in a real
+recording: an energy VAD no longer finds the turns for free.  Every random choice of a session is
+seeded from (seed, session id): the same seed gives the same bytes, whatever ``--num-jobs``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import multiprocessing as mp
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import click
 import numpy as np
+import soundfile as sf
 from lhotse import CutSet, SupervisionSegment
-from lhotse.cut import Cut, MixedCut, MixTrack, PaddingCut
-from lhotse.utils import compute_num_frames, compute_num_samples, fastcopy
+from lhotse.audio import AudioSource, Recording
+from lhotse.cut import Cut, MixedCut, MixTrack, MonoCut, PaddingCut
+from lhotse.utils import compute_num_samples, fastcopy
 from tqdm import tqdm
 
-from steps.data.features import FbankConf, _extractor
+from local.demo import acoustics
+from local.session_corpora import add_fbank, session_cut
+from steps.data.features import FbankConf
 from steps.data.manifests import load_cuts
-from steps.multitalker.turns import max_concurrent, overlap_stats, spans, turns_from_cut
+from steps.multitalker.turns import (
+    MAX_TALKERS,
+    activity,
+    max_concurrent,
+    overlap_stats,
+    session_info,
+    spans,
+    turns_from_cut,
+)
 from steps.utils import (
     FairstreamError,
+    StageDir,
+    atomic_path,
     derive_seed,
+    read_config,
     require_complete,
     save_manifest_atomic,
     stage_output,
@@ -65,10 +83,9 @@ from steps.utils.config import from_dict, load_yaml, to_dict
 
 log = logging.getLogger(__name__)
 
-SILENCE_LOGMEL = float(np.log(np.finfo(np.float32).eps))  # kaldi fbank of digital silence
-MAX_TALKERS = 2
 TICK = 0.01  # offsets are multiples of the 10 ms feature frame shift
 MAX_FAILURES = 50  # consecutive rejected session plans that end a pass
+RENDER_SHARD = 200  # sessions per rendering job
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,10 @@ class SessionConf:
     min_overlap_dur: float = 0.2  # shorter overlaps are not attempted
     max_edge_silence: float = 0.5  # leading and trailing silence, each
     passes: int = 1
+    min_snr_db: float = 5.0  # the session's background noise: SNR drawn from this range
+    max_snr_db: float = 25.0
+    min_rt60: float = 0.2  # the session's room: RT60 (s) drawn from this range (0: no room)
+    max_rt60: float = 0.6
 
 
 EVAL_CONF = SessionConf()
@@ -129,6 +150,10 @@ def check_conf(c: SessionConf, where: str) -> None:
         bad.append("pauses must be >= 0")
     if c.min_pause > c.max_pause or c.min_intra_pause > c.max_intra_pause:
         bad.append("need min_pause <= max_pause and min_intra_pause <= max_intra_pause")
+    if c.min_snr_db > c.max_snr_db:
+        bad.append("need min_snr_db <= max_snr_db")
+    if not 0 <= c.min_rt60 <= c.max_rt60:
+        bad.append("need 0 <= min_rt60 <= max_rt60")
     if bad:
         raise FairstreamError(f"{where}: {'; '.join(bad)}")
 
@@ -261,37 +286,43 @@ def plan_session(
 
 
 def to_mixed_cut(session_id: str, turns: Sequence[PlannedTurn], duration: float) -> MixedCut:
-    """The session as a ``MixedCut``: a silent floor track, then one track per utterance."""
+    """The session's plan as a ``MixedCut``: a silent floor track, then one track per utterance.
+
+    A turn's supervision is carried by the track of its first utterance and may be longer than
+    that track (it spans the turn): ``MixedCut.supervisions`` gives the session's turns."""
     first = turns[0].utts[0][0]
     sr = first.sampling_rate
     floor = PaddingCut(
         id=f"{session_id}-floor",
         duration=duration,
         sampling_rate=sr,
-        feat_value=SILENCE_LOGMEL,
-        num_frames=compute_num_frames(duration, first.frame_shift, sr) if first.has_features else None,
-        num_features=first.num_features if first.has_features else None,
-        frame_shift=first.frame_shift if first.has_features else None,
-        num_samples=compute_num_samples(duration, sr) if first.has_recording else None,
+        feat_value=0.0,  # the plan is mixed as audio (render_session), never as features
+        num_samples=compute_num_samples(duration, sr),
     )
     tracks = [MixTrack(cut=floor, offset=0.0)]
     for i, turn in enumerate(turns):
         srcs = [c.supervisions[0] for c, _ in turn.utts]
         sup = SupervisionSegment(
             id=f"{session_id}-{i:03d}",
-            recording_id=srcs[0].recording_id,
+            recording_id=session_id,
             start=0.0,
             duration=round(turn.end - turn.start, 6),
-            channel=srcs[0].channel,
+            channel=0,
             text=" ".join(s.text for s in srcs),
             language=srcs[0].language,
             speaker=turn.speaker,
             gender=srcs[0].gender,
-            custom={**(srcs[0].custom or {}), "source_ids": [c.id for c, _ in turn.utts]},
+            custom={
+                **(srcs[0].custom or {}),
+                "source_ids": [c.id for c, _ in turn.utts],
+                "source_offsets": [off for _, off in turn.utts],
+            },
         )
         for j, (c, off) in enumerate(turn.utts):
-            if c.sampling_rate != sr or c.has_features != first.has_features:
-                raise FairstreamError(f"cut {c.id}: sampling rate or features differ from cut {first.id}")
+            if not c.has_recording:
+                raise FairstreamError(f"cut {c.id} has no recording: sessions are mixed from audio")
+            if c.sampling_rate != sr:
+                raise FairstreamError(f"cut {c.id}: {c.sampling_rate} Hz, but cut {first.id} has {sr} Hz")
             tracks.append(MixTrack(cut=fastcopy(c, supervisions=[sup] if j == 0 else []), offset=off))
     tracks[1:] = sorted(tracks[1:], key=lambda tr: (tr.offset, tr.cut.id))
     return MixedCut(id=session_id, tracks=tracks)
@@ -337,21 +368,130 @@ def build_sessions(
     return out
 
 
-# ---- checks, stats, features ----------------------------------------------------------------
-def session_info(cut: Cut) -> dict[str, float | int]:
-    """Duration, speakers, turns, overlap ratio and peak concurrency of a session cut."""
-    turns = turns_from_cut(cut)
-    ovs = overlap_stats(spans(turns))
-    return {
-        "duration": float(cut.duration),
-        "speakers": len({t.speaker for t in turns}),
-        "turns": len(turns),
-        "speech": ovs["speech"],
-        "overlap_ratio": ovs["ratio"],
-        "max_talkers": max_concurrent(spans(turns)),
-    }
+# ---- how a session sounds -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Acoustics:
+    """One session's background noise and room, kept in its cut's ``custom``."""
+
+    noise: str  # a kind of acoustics.NOISE_KINDS
+    snr_db: float  # speech power over the turns against the background's power
+    rt60: float  # seconds; 0: no room
 
 
+def acoustics_rng(seed: int, session_id: str) -> np.random.Generator:
+    """The one generator of a session's sound: its acoustics, room and noise, in that order."""
+    return np.random.default_rng(derive_seed(seed, "session-acoustics", session_id))
+
+
+def draw_acoustics(rng: np.random.Generator, conf: SessionConf) -> Acoustics:
+    """A session's noise kind, SNR and RT60, uniformly from ``conf``'s ranges."""
+    kind = str(rng.choice(acoustics.NOISE_KINDS))
+    snr = round(float(rng.uniform(conf.min_snr_db, conf.max_snr_db)), 2)
+    rt60 = round(float(rng.uniform(conf.min_rt60, conf.max_rt60)), 3)
+    return Acoustics(kind, snr, rt60)
+
+
+def speech_mask(plan: Cut, num_samples: int) -> np.ndarray:
+    """Samples inside any turn of the session."""
+    mask = np.zeros(num_samples, dtype=bool)
+    for s, e, _ in activity(spans(turns_from_cut(plan))):
+        mask[compute_num_samples(s, plan.sampling_rate) : compute_num_samples(e, plan.sampling_rate)] = True
+    return mask
+
+
+def render_session(plan: MixedCut, sound: Acoustics, rng: np.random.Generator) -> np.ndarray:
+    """The session's 16-bit audio (module doc): its utterances mixed at their offsets, one room
+    over the whole mixture, one background noise at the session's SNR over the whole session."""
+    sr = plan.sampling_rate
+    x = plan.load_audio()[0].astype(np.float64)
+    if sound.rt60 > 0:
+        x = acoustics.add_reverb(x, acoustics.make_rir(rng, sr, sound.rt60))
+    noise = acoustics.make_noise(rng, len(x), sound.noise, sr)
+    speech = x[speech_mask(plan, len(x))]
+    p_speech = float(np.mean(speech**2)) if speech.size else float(np.mean(x**2))
+    p_noise = float(np.mean(noise**2)) + 1e-12
+    x = x + noise * math.sqrt(p_speech / (p_noise * 10 ** (sound.snr_db / 10.0)))
+    return acoustics.to_int16(x)
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    plans: list[MixedCut]
+    conf: SessionConf
+    seed: int
+    audio_dir: Path  # where the files are written now
+
+
+def render_shard(job: RenderJob) -> list[tuple[str, int, Acoustics]]:
+    """Render a shard's sessions to ``audio_dir/<id>.flac`` (a finished file is kept: resumable);
+    returns (session id, samples, acoustics) in order.  Runs in a worker process."""
+    out = []
+    for plan in job.plans:
+        rng = acoustics_rng(job.seed, plan.id)
+        sound = draw_acoustics(rng, job.conf)
+        path = job.audio_dir / f"{plan.id}.flac"
+        if not path.is_file():
+            audio = render_session(plan, sound, rng)
+            with atomic_path(path) as tmp:
+                sf.write(tmp, audio, plan.sampling_rate, format="FLAC")
+        out.append((plan.id, sf.info(str(path)).frames, sound))
+    return out
+
+
+def render_split(
+    out: StageDir,
+    split: str,
+    plans: Sequence[MixedCut],
+    conf: SessionConf,
+    seed: int,
+    fbank: FbankConf,
+    num_jobs: int = 1,
+) -> list[MonoCut]:
+    """Every session of a split as a cut over its rendered recording, with fbank (the sharded
+    driver of local/session_corpora.py) and its acoustics in ``custom``; recordings and features
+    point at their final place (``out.out``)."""
+    audio_dir = out.path / "audio" / split
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        RenderJob(list(plans[i : i + RENDER_SHARD]), conf, seed, audio_dir)
+        for i in range(0, len(plans), RENDER_SHARD)
+    ]
+    rendered: list[tuple[str, int, Acoustics]] = []
+    bar = tqdm(total=len(plans), desc=f"{split} render", unit="session")
+    if num_jobs <= 1 or len(jobs) <= 1:
+        for r in map(render_shard, jobs):
+            rendered += r
+            bar.update(len(r))
+    else:
+        with mp.get_context("spawn").Pool(min(num_jobs, len(jobs))) as pool:
+            for r in pool.imap(render_shard, jobs):
+                rendered += r
+                bar.update(len(r))
+    bar.close()
+    cuts = []
+    for plan, (sid, n, sound) in zip(plans, rendered, strict=True):
+        path = audio_dir / f"{sid}.flac"
+        rec = Recording(
+            id=sid,
+            sources=[AudioSource(type="file", channels=[0], source=str(path))],
+            sampling_rate=plan.sampling_rate,
+            num_samples=n,
+            duration=n / plan.sampling_rate,
+        )
+        sups = [fastcopy(s, recording_id=sid) for s in plan.supervisions]
+        cuts.append(fastcopy(session_cut(rec, sups), custom=to_dict(sound)))
+    cuts, skipped = add_fbank(out, split, cuts, fbank, num_jobs)
+    if skipped:
+        raise FairstreamError(f"{split}: rendered sessions without fbank: {', '.join(skipped[:5])}")
+    final = []
+    for c in cuts:
+        src = str(out.final(c.recording.sources[0].source))
+        rec = fastcopy(c.recording, sources=[AudioSource(type="file", channels=[0], source=src)])
+        final.append(fastcopy(c, recording=rec))
+    return final
+
+
+# ---- stats -----------------------------------------------------------------------------------
 def _dist(v: Sequence[float]) -> dict[str, float]:
     a = np.asarray(v, dtype=np.float64)
     q = np.percentile(a, [10, 50, 90])
@@ -386,21 +526,18 @@ def session_stats(sessions: Sequence[Cut], num_source_utts: int) -> dict[str, ob
         "distinct_speakers": len({t.speaker for c in sessions for t in c.supervisions}),
         "utterances_used": used,
         "utterances_available": num_source_utts,
+        "snr_db": _dist([c.custom["snr_db"] for c in sessions]),
+        "rt60": _dist([c.custom["rt60"] for c in sessions]),
+        "noise": dict(sorted(Counter(c.custom["noise"] for c in sessions).items())),
     }
 
 
-def session_fbank(cut: Cut, conf: FbankConf | None = None) -> np.ndarray:
-    """Fbank of a session by audio-domain mixing (``load_audio``), with steps/data/features.py's
-    extractor; trimmed/padded by at most one frame to ``compute_num_frames(duration)``."""
-    conf = conf or FbankConf()
-    audio = cut.load_audio()
-    feats = _extractor(conf).extract(audio, cut.sampling_rate)
-    n = compute_num_frames(cut.duration, conf.frame_shift, cut.sampling_rate)
-    if abs(feats.shape[0] - n) > 1:
-        raise FairstreamError(f"session {cut.id}: {feats.shape[0]} fbank frames, expected {n}")
-    if feats.shape[0] < n:
-        feats = np.concatenate([feats, feats[-1:]], axis=0)
-    return feats[:n]
+def fbank_conf_of(in_dir: Path) -> FbankConf:
+    """The fbank settings IN_DIR's features were made with (its config.yaml), so sessions and
+    utterances share them; the defaults for a directory without features."""
+    cfg = read_config(in_dir) or {}
+    names = {f.name for f in fields(FbankConf)}
+    return from_dict(FbankConf, {k: v for k, v in cfg.items() if k in names}, where=f"{in_dir}/config.yaml")
 
 
 def load_session_conf(conf: Path | None) -> dict[str, SessionConf]:
@@ -430,12 +567,17 @@ def load_session_conf(conf: Path | None) -> dict[str, SessionConf]:
     help="YAML with optional 'train' and 'eval' blocks overriding SessionConf fields.",
 )
 @click.option("--seed", type=int, default=42)
+@click.option("-j", "--num-jobs", type=int, default=2, show_default=True, help="Rendering / fbank processes.")
 @click.option("--force", is_flag=True, help="Redo even if OUT_DIR is complete.")
 @step_main
-def main(in_dir: Path, out_dir: Path, splits: str, conf: Path | None, seed: int, force: bool) -> None:
-    """Build sessions_{split}.jsonl.gz and stats.json in OUT_DIR from IN_DIR/cuts_{split}.jsonl.gz."""
+def main(
+    in_dir: Path, out_dir: Path, splits: str, conf: Path | None, seed: int, num_jobs: int, force: bool
+) -> None:
+    """Build sessions_{split}.jsonl.gz (rendered audio, fbank) and stats.json in OUT_DIR from
+    IN_DIR/cuts_{split}.jsonl.gz."""
     require_complete(in_dir, "cuts")
     confs = load_session_conf(conf)
+    fbank = fbank_conf_of(in_dir)
     names = [s for s in splits.split(",") if s]
     if not names:
         raise FairstreamError("--splits is empty")
@@ -445,24 +587,27 @@ def main(in_dir: Path, out_dir: Path, splits: str, conf: Path | None, seed: int,
         "seed": seed,
         "train": to_dict(confs["train"]),
         "eval": to_dict(confs["eval"]),
+        "fbank": to_dict(fbank),
     }
     with stage_output(out_dir, cfg, force) as out:
         stats = {}
         for split in names:
             cuts = load_cuts(in_dir, split).to_eager()
             sc = confs["train" if split == "train" else "eval"]
-            sessions = build_sessions(cuts, sc, seed, split, progress=True)
+            plans = build_sessions(cuts, sc, seed, split, progress=True)
+            sessions = render_split(out, split, plans, sc, seed, fbank, num_jobs)
             save_manifest_atomic(CutSet.from_cuts(sessions), out.path / f"sessions_{split}.jsonl.gz")
             stats[split] = session_stats(sessions, len(cuts))
             s = stats[split]
             log.info(
-                "%s: %d sessions, %.3f h, overlap ratio mean %.3f (max %.3f), speakers %s",
+                "%s: %d sessions, %.3f h, overlap mean %.3f (max %.3f), speakers %s, median SNR %.1f dB",
                 split,
                 s["sessions"],
                 s["hours"],
                 s["overlap_ratio"]["mean"],
                 s["overlap_ratio"]["max"],
                 s["speakers_per_session"],
+                s["snr_db"]["median"],
             )
         write_json_atomic(out.path / "stats.json", stats)
 

@@ -17,9 +17,8 @@ from lhotse.audio import AudioSource, Recording
 from lhotse.cut import Cut, MonoCut
 from lhotse.supervision import SupervisionSegment
 
-from local.make_sessions import MAX_TALKERS, session_info
 from steps.data.features import FbankConf, run_shards
-from steps.multitalker.turns import activity, spans, turns_from_cut
+from steps.multitalker.turns import MAX_TALKERS, activity, session_info, spans, turns_from_cut
 from steps.utils import FairstreamError, StageDir, save_manifest_atomic
 
 log = logging.getLogger(__name__)

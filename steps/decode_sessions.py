@@ -6,15 +6,21 @@
 Per session (``SESSIONS_DIR/sessions_<split>.jsonl.gz``, local/make_sessions.py): the features go
 through the separator chunk by chunk (``--chunk-ms``), both channels are searched greedily at
 once, and each channel's ``<sot> … <eot>`` groups become turns timed by their emission frames
-(steps/multitalker/targets.py ``parse_channels``).  Diarization-segmented output: one speaker
+(steps/multitalker/targets.py ``parse_channels``).  A separator trained without turn tokens
+(MT-RNN-T, ``task_conf: {turn_tokens: false}``) has no turn boundaries of its own: a pause of
+``--turn-gap`` seconds or more between two tokens emitted on a channel starts a new turn; without
+``--turn-gap`` the gap is tuned on the first split (``dev``) for the best channel turn-count
+accuracy, which favours the baseline on that split, and then kept for the others.
+Diarization-segmented output: one speaker
 embedding per decoded turn (the speaker-verification extractor on the turn's span of the
 mixture), agglomerative clustering per session (cosine threshold ``--cluster-threshold``), and
 the labelled turns as ``<split>.rttm`` and ``turns_<split>.json`` (speaker, start, end, text,
 channel).  A single-talker transducer in MODEL_DIR is the baseline: energy-VAD segments of the
 mixture (steps/multitalker/vad.py), each decoded on its own, are its turns (one channel).
 Scores (steps/multitalker/metrics.py, diarization.py): ORC-WER (channels), cpWER (speakers), DER
-with and without a 0.25 s collar, turn-counting accuracy, ``<sot>``/``<eot>`` emission latency
-against the reference boundaries, and RTF, in ``metrics.json``.
+with and without a 0.25 s collar, turn-counting accuracy, one-to-one turn matching (matched and
+unmatched turns) with the ``<sot>``/``<eot>`` emission latency of matched turns against the
+reference boundaries, and RTF, in ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +39,7 @@ from lhotse import load_manifest
 from tqdm import tqdm
 
 from steps.multitalker.diarization import corpus_der, label_turns, write_rttm
-from steps.multitalker.metrics import score_sessions
+from steps.multitalker.metrics import MAX_MATCH_DISTANCE, score_sessions, turn_count_accuracy
 from steps.multitalker.model import SeparatorTransducer
 from steps.multitalker.targets import parse_channels
 from steps.multitalker.turns import Turn, turns_from_cut
@@ -104,6 +111,29 @@ def decode_vad_segments(
     return turns
 
 
+GAP_GRID = tuple(round(0.2 * k, 1) for k in range(1, 16))  # candidate turn gaps, 0.2-3.0 s
+
+
+def tune_turn_gap(
+    raw: Mapping[str, tuple[list[list[int]], list[list[int]]]],
+    refs: Mapping[str, Sequence[Turn]],
+    decode: Callable[[list[int]], str],
+    frame_stride: float,
+    grid: Sequence[float] = GAP_GRID,
+) -> float:
+    """The turn gap of a model without turn tokens (steps/multitalker/targets.py ``gap_turns``)
+    with the best channel turn-count accuracy on these sessions (ties: the shortest gap)."""
+    best: tuple[float, float] | None = None
+    for g in sorted(grid):
+        pairs = [(refs[k], parse_channels(*raw[k], decode, frame_stride=frame_stride, gap=g)) for k in raw]
+        acc = float(turn_count_accuracy(pairs)["channel_accuracy"])
+        if best is None or acc > best[0] + 1e-12:
+            best = (acc, g)
+    if best is None:
+        raise FairstreamError("no candidate turn gaps")
+    return best[1]
+
+
 def embed_turns(extractor: Any, feats: np.ndarray, turns: list[Turn]) -> np.ndarray:
     """One speaker embedding per turn, from the mixture's features over the turn's span."""
     from steps.sv.extract import embed_features
@@ -150,6 +180,20 @@ def turn_json(t: Turn) -> dict[str, Any]:
     help="Cosine distance below which turn clusters merge.",
 )
 @click.option("--collar", type=float, default=0.25, show_default=True, help="DER collar (s, each side).")
+@click.option(
+    "--match-distance",
+    type=float,
+    default=MAX_MATCH_DISTANCE,
+    show_default=True,
+    help="Largest |Δstart| + |Δend| (s) of a reference and a decoded turn matched for latency.",
+)
+@click.option(
+    "--turn-gap",
+    type=float,
+    default=None,
+    help="A separator without turn tokens (MT-RNN-T): a pause of this many seconds between emitted tokens "
+    "starts a new turn.  Default: tuned on the first split (0.2-3.0 s, best channel turn-count accuracy).",
+)
 @click.option("--num-threads", type=int, default=1, show_default=True)
 @click.option("--force", is_flag=True, help="Redo even if OUT_DIR is complete.")
 @step_main
@@ -164,6 +208,8 @@ def main(
     xvector_model: Path | None,
     cluster_threshold: float,
     collar: float,
+    match_distance: float,
+    turn_gap: float | None,
     num_threads: int,
     force: bool,
 ) -> None:
@@ -174,10 +220,16 @@ def main(
     lang = lang_dir or Path(trained["lang_dir"])
     torch.set_num_threads(num_threads)
     # the separator, or a single-talker transducer (the energy-VAD baseline)
-    model, tokenizer, _ = load_model(model_dir, lang, avg, make_task(trained.get("task", "transducer")))
+    task = make_task(trained.get("task", "transducer"), trained.get("task_conf"))
+    model, tokenizer, _ = load_model(model_dir, lang, avg, task)
     separator = isinstance(model, SeparatorTransducer)
+    turn_tokens = bool(getattr(task.options, "turn_tokens", True))
     if not separator:
         log.info("%s is a single-talker transducer: decoding energy-VAD segments (the baseline)", model_dir)
+    if turn_gap is not None and (turn_tokens or not separator):
+        raise FairstreamError("--turn-gap is for separators trained without turn tokens (MT-RNN-T)")
+    if match_distance <= 0 or (turn_gap is not None and turn_gap <= 0):
+        raise FairstreamError("--match-distance and --turn-gap must be > 0 s")
     extractor = None
     if xvector_model is not None:
         from steps.sv.extract import load_extractor
@@ -195,40 +247,58 @@ def main(
         "xvector_model": str(xvector_model) if xvector_model else None,
         "cluster_threshold": cluster_threshold,
         "collar": collar,
+        "match_distance": match_distance,
+        "turn_gap": turn_gap,
     }
     chunk_frames = max(1, round(chunk_ms / 1000 / FRAME_SHIFT))
     with stage_output(out_dir, cfg, force) as out:
         metrics: dict[str, Any] = {}
+        gap, gap_from = turn_gap, None
         for split in [s for s in splits.split(",") if s]:
             path = sessions_dir / f"sessions_{split}.jsonl.gz"
             if not path.is_file():
                 raise FairstreamError(f"missing {path}")
-            refs, hyps, per_turn, audio, spent = {}, {}, {}, 0.0, 0.0
-            for cut in tqdm(list(load_manifest(path)), desc=f"decode {split}", unit="session"):
+            cuts = list(load_manifest(path))
+            refs = {c.id: turns_from_cut(c) for c in cuts}
+            raw: dict[str, Any] = {}  # per session: the channels' (tokens, frames), or the VAD's turns
+            audio, spent = 0.0, 0.0
+            for cut in tqdm(cuts, desc=f"decode {split}", unit="session"):
                 feats = torch.from_numpy(np.asarray(cut.load_features(), dtype=np.float32))
                 t0 = time.perf_counter()
                 if separator:
-                    toks, frames = decode_session(model, feats, chunk_frames)
-                    turns = parse_channels(toks, frames, tokenizer.decode, frame_stride=stride)
+                    raw[cut.id] = decode_session(model, feats, chunk_frames)
                 else:
-                    turns = decode_vad_segments(model, feats, chunk_frames, tokenizer.decode)
+                    raw[cut.id] = decode_vad_segments(model, feats, chunk_frames, tokenizer.decode)
                 spent += time.perf_counter() - t0
                 audio += cut.duration
+            if separator and not turn_tokens and gap is None:
+                gap, gap_from = tune_turn_gap(raw, refs, tokenizer.decode, stride), split
+                log.info("no turn tokens: a pause of %.1f s between tokens starts a turn (%s)", gap, split)
+            hyps, per_turn = {}, {}
+            for cut in cuts:
+                if separator:
+                    turns = parse_channels(*raw[cut.id], tokenizer.decode, frame_stride=stride,
+                                           gap=None if turn_tokens else gap)  # fmt: skip
+                else:
+                    turns = raw[cut.id]
                 if extractor is not None and turns:
-                    emb = embed_turns(extractor, feats.numpy(), turns)
+                    emb = embed_turns(extractor, np.asarray(cut.load_features(), dtype=np.float32), turns)
                     turns = label_turns(turns, emb, threshold=cluster_threshold, max_speakers=4)
-                refs[cut.id] = turns_from_cut(cut)
                 hyps[cut.id] = turns
                 per_turn[cut.id] = [turn_json(t) for t in turns]
-            scores = score_sessions(refs, hyps, frame_stride=stride)
+            scores = score_sessions(refs, hyps, frame_stride=stride, max_distance=match_distance)
             m: dict[str, Any] = {k: v for k, v in scores.items() if k != "per_session"}
             m.update(
                 {
                     "sessions": len(refs),
                     "audio_seconds": round(audio, 2),
                     "rtf": round(spent / max(audio, 1e-9), 4),
+                    "turns_from": (
+                        "energy VAD" if not separator else "turn tokens" if turn_tokens
+                        else f"pauses >= {gap:g} s" + (f" (tuned on {gap_from})" if gap_from else "")
+                    ),
                 }
-            )
+            )  # fmt: skip
             if extractor is not None:
                 for c in (0.0, collar):
                     total, _ = corpus_der(refs, hyps, collar=c)
@@ -242,7 +312,6 @@ def main(
                 "%s: %s", split, json.dumps({k: m[k] for k in ("orc_wer", "cp_wer", "turn_count") if k in m})
             )
         write_json_atomic(out.path / "metrics.json", metrics)
-
 
 if __name__ == "__main__":
     main()

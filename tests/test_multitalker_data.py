@@ -1,5 +1,6 @@
 """Multi-talker data: sessions from the tiny demo corpus (determinism, at most two talkers,
-overlap range, supervisions vs sources, mixed features), the stage CLI, and channel targets."""
+overlap range, supervisions vs sources, rendered audio with one background and one room, features),
+the stage CLI, and channel targets."""
 
 from __future__ import annotations
 
@@ -12,17 +13,24 @@ import pytest
 from click.testing import CliRunner
 from lhotse import CutSet, load_manifest
 
+from local import make_sessions
 from local.make_sessions import (
-    SILENCE_LOGMEL,
     TRAIN_CONF,
+    Acoustics,
+    PlannedTurn,
     SessionConf,
+    acoustics_rng,
     build_sessions,
     plan_session,
-    session_fbank,
+    render_session,
+    render_split,
     session_info,
     speaker_pools,
+    speech_mask,
+    to_mixed_cut,
 )
 from local.make_sessions import main as make_sessions_main
+from steps.data.features import FbankConf, _extractor
 from steps.data.text import normalize_text
 from steps.data.tokenizer import Tokenizer
 from steps.multitalker.targets import (
@@ -34,11 +42,12 @@ from steps.multitalker.targets import (
     num_encoder_frames,
 )
 from steps.multitalker.turns import Turn, max_concurrent, overlap_stats, spans, turns_from_cut
-from steps.utils import FairstreamError
+from steps.utils import FairstreamError, StageDir
 from tests.conftest import run_step
 
 # the tiny dev split has 4 speakers x 3 utterances (~30 s): shorter sessions, several passes
 TINY_EVAL = SessionConf(min_duration=8.0, max_duration=20.0, passes=3)
+DIGITAL_SILENCE = float(np.log(np.finfo(np.float32).eps))  # kaldi fbank of an all-zero frame
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +57,18 @@ def sources(tiny_fbank: Path) -> dict[str, CutSet]:
 
 @pytest.fixture(scope="module")
 def sessions(sources: dict[str, CutSet]) -> dict[str, list]:
+    """The session plans (MixedCuts of source utterances)."""
     return {
         "dev": build_sessions(sources["dev"], TINY_EVAL, 3, "dev"),
         "train": build_sessions(sources["train"], TRAIN_CONF, 3, "train"),
     }
+
+
+@pytest.fixture(scope="module")
+def rendered(sessions: dict[str, list], tmp_path_factory: pytest.TempPathFactory) -> list:
+    """The dev plans rendered (audio, fbank) into a directory of their own."""
+    d = tmp_path_factory.mktemp("rendered")
+    return render_split(StageDir(d, d, "-"), "dev", sessions["dev"], TINY_EVAL, 3, FbankConf(), 1)
 
 
 def test_sessions_are_deterministic(sources: dict[str, CutSet], sessions: dict[str, list]) -> None:
@@ -122,8 +139,9 @@ def test_supervisions_match_source_texts(sources: dict[str, CutSet], sessions: d
                 assert s.text == " ".join(src[i].supervisions[0].text for i in ids)
                 assert {src[i].supervisions[0].speaker for i in ids} == {s.speaker}
                 assert s.speaker in split_speakers
-                meta = {k: v for k, v in s.custom.items() if k != "source_ids"}
+                meta = {k: v for k, v in s.custom.items() if k not in ("source_ids", "source_offsets")}
                 assert meta == src[ids[0]].supervisions[0].custom and meta["accent"]
+                assert s.custom["source_offsets"] == [offsets[i] for i in ids]
                 assert s.start == pytest.approx(offsets[ids[0]])
                 assert s.end == pytest.approx(offsets[ids[-1]] + src[ids[-1]].duration)
                 assert all(offsets[a] < offsets[b] for a, b in zip(ids, ids[1:], strict=False))
@@ -134,60 +152,114 @@ def test_supervisions_match_source_texts(sources: dict[str, CutSet], sessions: d
     assert dev_spk and not dev_spk & train_spk
 
 
-def test_mixed_features_load_with_right_frames(
-    sources: dict[str, CutSet], sessions: dict[str, list], tmp_path: Path
+def _pause_mask(cut, n: int, rate: int, tail: float = 0.0) -> np.ndarray:
+    """Units (samples or frames at ``rate`` per second) outside every turn, and ``tail`` seconds
+    after a turn's end."""
+    inside = np.zeros(n, dtype=bool)
+    for t in turns_from_cut(cut):
+        inside[round(t.start * rate) : round((t.end + tail) * rate)] = True
+    return ~inside
+
+
+def test_rendered_sessions_have_a_background_in_their_pauses(
+    sessions: dict[str, list], rendered: list
 ) -> None:
-    src = {c.id: c for s in sources.values() for c in s}
-    path = tmp_path / "s.jsonl.gz"
-    CutSet.from_cuts(sessions["dev"][:2]).to_file(path)
-    reloaded = list(load_manifest(path))
-    for c, r in zip(sessions["dev"][:2], reloaded, strict=True):
+    extractor = _extractor(FbankConf())
+    pauses = 0
+    for plan, c in zip(sessions["dev"], rendered, strict=True):
+        assert c.id == plan.id and c.recording.id == c.id and c.duration == pytest.approx(plan.duration)
+        want = sorted(plan.supervisions, key=lambda s: (s.start, s.end, s.id))
+        assert [s.to_dict() for s in c.supervisions] == [s.to_dict() for s in want]
+        assert set(c.custom) == {"noise", "snr_db", "rt60"} and TINY_EVAL.min_snr_db <= c.custom["snr_db"]
+        audio = c.load_audio()[0]
         f = c.load_features()
         assert f.shape == (c.num_frames, 80) and c.num_frames == round(c.duration * 100)
         assert np.isfinite(f).all()
-        np.testing.assert_array_equal(r.load_features(), f)
-        turns = turns_from_cut(c)
-        # before the first turn: digital silence (not lhotse's -1000 padding)
-        lead = int(turns[0].start * 100)
-        if lead:
-            assert np.allclose(f[:lead], SILENCE_LOGMEL)
-        # a single-talker stretch equals the source utterance's fbank (silence floor is ~0 energy)
-        solo = [(s, e) for s, e, n in _activity(c) if n == 1 and e - s > 0.3]
-        assert solo
-        s, e = solo[0]
-        track = next(t for t in c.tracks[1:] if t.offset <= s + 1e-6 < t.offset + t.cut.duration)
-        a, b = round(s * 100) + 1, round(e * 100) - 1
-        own = src[track.cut.id].load_features()[a - round(track.offset * 100) : b - round(track.offset * 100)]
-        assert np.abs(f[a:b] - own).mean() < 0.02
-        # the audio-domain route gives the same frame count and close features
-        g = session_fbank(c)
-        assert g.shape == f.shape
-        assert np.abs(g - f).mean() < 0.5
+        # the stored features are the fbank of the stored audio (lilcom's rounding apart)
+        assert np.abs(extractor.extract(audio, 16000) - f).max() < 0.1
+        pause = _pause_mask(c, len(f), 100)
+        pauses += int(pause.sum())
+        if pause.sum() >= 5:
+            # not digital silence: the session's noise runs through its pauses, frame to frame
+            level = f[pause].mean(axis=1)  # brown noise at 25 dB leaves the high bands near silence
+            assert level.min() > DIGITAL_SILENCE + 1 and level.mean() > DIGITAL_SILENCE + 2, c.id
+            assert level.std() > 0
+            assert np.abs(audio[_pause_mask(c, len(audio), 16000)]).max() > 0
+    assert pauses > 50, "no pauses in the tiny sessions: the test would prove little"
 
 
-def _activity(cut) -> list[tuple[float, float, int]]:
-    from steps.multitalker.turns import activity
+def test_render_session_snr_counts_speech_over_the_turns(sessions: dict[str, list]) -> None:
+    """White noise and no room: the power over the turns against the power in the pauses is
+    speech + noise against noise, i.e. 10 log10(10^(SNR/10) + 1) dB."""
+    plan = max(sessions["dev"], key=lambda p: _pause_mask(p, round(p.duration * 100), 100).sum())
+    for snr in (5.0, 20.0):
+        x = render_session(plan, Acoustics("white", snr, 0.0), np.random.default_rng(0)).astype(np.float64)
+        speech = speech_mask(plan, len(x))
+        got = 10 * np.log10(np.mean(x[speech] ** 2) / np.mean(x[~speech] ** 2))
+        assert got == pytest.approx(10 * np.log10(10 ** (snr / 10) + 1), abs=0.5), snr
 
-    return activity((t.offset, t.offset + t.cut.duration) for t in cut.tracks[1:])
+
+def test_render_session_room_leaves_a_tail(sources: dict[str, CutSet]) -> None:
+    """One utterance, then a second of nothing: the room's tail fills the start of that second."""
+    utt = next(iter(sources["dev"]))
+    plan = to_mixed_cut("room", [PlannedTurn(utt.supervisions[0].speaker, 0.5, [(utt, 0.5)])],
+                        round(0.5 + utt.duration + 1.0, 2))  # fmt: skip
+    end = round((0.5 + utt.duration) * 16000)
+    tail = {}
+    for rt60 in (0.0, 0.5):
+        x = render_session(plan, Acoustics("white", 80.0, rt60), np.random.default_rng(1)).astype(np.float64)
+        tail[rt60] = np.mean(x[end : end + 1600] ** 2) / np.mean(x[8000:end] ** 2)
+    assert tail[0.0] < 1e-6 and tail[0.5] > 1e3 * tail[0.0]
 
 
-def test_make_sessions_cli(tiny_fbank: Path, tmp_path: Path, sessions: dict[str, list]) -> None:
+def test_rendering_is_deterministic(
+    sessions: dict[str, list], rendered: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same seed, same bytes: twice in a row, and in two worker processes instead of one."""
+    plan = sessions["dev"][0]
+    sound = Acoustics("babble", 10.0, 0.3)
+    a = render_session(plan, sound, acoustics_rng(3, plan.id))
+    b = render_session(plan, sound, acoustics_rng(3, plan.id))
+    assert a.dtype == np.int16 and np.array_equal(a, b)
+    monkeypatch.setattr(make_sessions, "RENDER_SHARD", 2)
+    out = StageDir(tmp_path, tmp_path, "-")
+    again = render_split(out, "dev", sessions["dev"], TINY_EVAL, 3, FbankConf(), num_jobs=2)
+    for x, y in zip(rendered, again, strict=True):
+        audio = [Path(c.recording.sources[0].source).read_bytes() for c in (x, y)]
+        assert audio[0] == audio[1]
+        assert x.custom == y.custom
+        np.testing.assert_array_equal(x.load_features(), y.load_features())
+
+
+def test_make_sessions_cli(
+    tiny_fbank: Path, tmp_path: Path, sessions: dict[str, list], rendered: list
+) -> None:
     conf = tmp_path / "sessions.yaml"
     conf.write_text("eval:\n  min_duration: 8.0\n  max_duration: 20.0\n  passes: 3\n")
     out = tmp_path / "sessions"
-    args = ["--conf", conf, "--seed", "3", "--splits", "train,dev", tiny_fbank, out]
+    args = ["--conf", conf, "--seed", "3", "--splits", "train,dev", "-j", "1", tiny_fbank, out]
     run_step("local.make_sessions", *args)
     assert (out / ".done").is_file() and (out / "config.yaml").is_file()
     assert not (out.parent / "sessions.partial").exists()
     stats = json.loads((out / "stats.json").read_text())
     for split in ("train", "dev"):
         cuts = list(load_manifest(out / f"sessions_{split}.jsonl.gz"))
-        assert [c.to_dict() for c in cuts] == [c.to_dict() for c in sessions[split]]
+        assert [c.id for c in cuts] == [c.id for c in sessions[split]]
+        for c in cuts:  # recordings and features live in OUT_DIR, not in its partial directory
+            src = Path(c.recording.sources[0].source)
+            assert src.is_file() and src.parent == out / "audio" / split
+            assert Path(c.features.storage_path).parent == out
+        if split == "dev":  # what render_split made of the same plans elsewhere
+            for c, r in zip(cuts, rendered, strict=True):
+                assert c.supervisions == r.supervisions and c.custom == r.custom
+                np.testing.assert_array_equal(c.load_features(), r.load_features())
         st = stats[split]
         assert st["sessions"] == len(cuts) and st["max_talkers"] <= 2
         assert st["hours"] == pytest.approx(sum(c.duration for c in cuts) / 3600, abs=1e-4)
         assert sum(st["speakers_per_session"].values()) == len(cuts)
         assert 0 <= st["overlap_ratio"]["min"] <= st["overlap_ratio"]["max"]
+        assert st["snr_db"]["min"] >= 5.0 and st["rt60"]["max"] <= 0.6
+        assert sum(st["noise"].values()) == len(cuts)
     before = (out / "sessions_dev.jsonl.gz").stat().st_mtime_ns
     rerun = CliRunner().invoke(make_sessions_main, [str(a) for a in args])
     assert rerun.exit_code == 0, rerun.output  # complete with the same config: nothing to do
@@ -224,6 +296,21 @@ def test_make_targets_frames_and_tokens() -> None:
     assert c1.sot_frames == [12] and c1.eot_frames == [49]
     assert c0.sot_positions == [0, 4] and c0.eot_positions == [3, 8]
     assert num_encoder_frames(401) == 101 and num_encoder_frames(400) == 100
+    # MT-RNN-T: the same channels and turn frames, the words alone
+    plain = make_targets(turns, lambda s: [10 + ord(w) - ord("a") for w in s.split()], num_frames=70,
+                         turn_tokens=False)  # fmt: skip
+    assert plain.channels[0].tokens == [10, 11, 13, 14, 15] and plain.channels[1].tokens == [12]
+    assert [ch.sot_frames for ch in plain.channels] == [[0, 52], [12]]
+    assert [ch.eot_frames for ch in plain.channels] == [[24, 69], [49]]
+    assert plain.channels[0].sot_positions == []
+
+
+def test_turn_tokens_options() -> None:
+    from steps.multitalker.task import MultitalkerOptions
+
+    assert MultitalkerOptions().turn_tokens
+    with pytest.raises(FairstreamError, match="latency_weight > 0 needs turn tokens"):
+        MultitalkerOptions(latency_weight=0.1, turn_tokens=False)
 
 
 def test_session_targets(sessions: dict[str, list], tiny_lang: Path) -> None:

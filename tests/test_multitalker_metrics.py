@@ -30,8 +30,10 @@ from steps.multitalker.metrics import (
     _concat,
     _edit,
     _labels,
+    boundary_distance,
     cp_wer,
     latency_stats,
+    match_turns,
     meeteval_available,
     orc_wer,
     orc_wer_bruteforce,
@@ -40,7 +42,7 @@ from steps.multitalker.metrics import (
     turn_count_accuracy,
     turn_latencies,
 )
-from steps.multitalker.targets import EOT_ID, SOT_ID, make_targets, parse_channels, parse_turns
+from steps.multitalker.targets import EOT_ID, SOT_ID, gap_turns, make_targets, parse_channels, parse_turns
 from steps.multitalker.turns import Turn
 from steps.utils import FairstreamError
 
@@ -367,6 +369,40 @@ def test_parse_turns_is_robust_to_missing_and_duplicated_turn_tokens() -> None:
         parse_turns([S, 5], [1], fake_decode)
 
 
+def test_gap_turns_split_where_emissions_pause() -> None:
+    S, E = SOT_ID, EOT_ID
+    stride = 0.04
+    toks = [5, 0, 6, 7, 0, 8, 9, S, 10, E]
+    frames = [2, 5, 10, 30, 31, 32, 70, 71, 72, 73]  # pauses of 8, 20, 2, 38, 2 frames between pieces
+    got = gap_turns(toks, frames, fake_decode, 0.8, frame_stride=stride, channel=1)
+    assert [(t.text, t.sot_frame, t.eot_frame, t.channel) for t in got] == [
+        ("w5 w6", 2, 10, 1), ("w7 w8", 30, 32, 1), ("w9 w10", 70, 72, 1),  # turn tokens are ignored
+    ]  # fmt: skip
+    assert got[0].start == pytest.approx(0.08) and got[0].end == pytest.approx(11 * stride)
+    # a pause of exactly the gap splits; a longer gap merges
+    assert len(gap_turns(toks, frames, fake_decode, 20 * stride, frame_stride=stride)) == 3
+    assert len(gap_turns(toks, frames, fake_decode, 20 * stride + 0.01, frame_stride=stride)) == 2
+    assert len(gap_turns(toks, frames, fake_decode, 10.0, frame_stride=stride)) == 1
+    assert gap_turns([0, S, E], [1, 2, 3], fake_decode, 0.5) == []
+    with pytest.raises(FairstreamError, match="> 0"):
+        gap_turns(toks, frames, fake_decode, 0.0)
+    both = parse_channels([toks, [11]], [frames, [40]], fake_decode, frame_stride=stride, gap=0.8)
+    assert [(t.text, t.channel) for t in both] == [("w5 w6", 0), ("w7 w8", 0), ("w11", 1), ("w9 w10", 0)]
+
+
+def test_tune_turn_gap_picks_the_shortest_best_gap() -> None:
+    """Channel 0 has three reference turns whose emissions pause 0.4 s inside a turn and 1.2 s
+    between turns: gaps in (0.4, 1.2] s count them right, the shortest of those wins."""
+    from steps.decode_sessions import tune_turn_gap
+
+    stride = 0.04
+    refs = {"s": [T(0, 1, "A", "a", 0), T(2, 3, "B", "b", 0), T(4, 5, "A", "c", 0)]}
+    frames = [0, 10, 40, 50, 80, 90]  # 10 frames (0.4 s) within a turn, 30 (1.2 s) between turns
+    raw = {"s": ([[5, 6, 7, 8, 9, 10], []], [frames, []])}
+    assert tune_turn_gap(raw, refs, fake_decode, stride, grid=[0.2, 0.4, 0.6, 0.8, 1.2, 1.4]) == 0.6
+    assert tune_turn_gap(raw, refs, fake_decode, stride) == 0.6  # the default grid, 0.2-3.0 s
+
+
 # ---- turn counting and latency -----------------------------------------------------------------
 def test_turn_count_accuracy() -> None:
     ref = [T(0, 2, "A", "a"), T(1, 3, "B", "b"), T(4, 5, "A", "c")]  # channels 0, 1, 0
@@ -381,7 +417,7 @@ def test_turn_count_accuracy() -> None:
     assert res["channel_accuracy"] == pytest.approx(5 / 6)
 
 
-def test_turn_latencies_nearest_turn_same_channel() -> None:
+def test_turn_latencies_of_matched_turns() -> None:
     stride = 0.04
     ref = [
         Turn(0.0, 1.0, "a", "A", 0, sot_frame=0, eot_frame=24),
@@ -393,17 +429,91 @@ def test_turn_latencies_nearest_turn_same_channel() -> None:
         Turn(3.2, 4.0, "c", None, 0, sot_frame=80, eot_frame=99),  # +5, 0
         Turn(0.4, 2.4, "b", None, 1, sot_frame=10, eot_frame=59),  # -2, +10
     ]
-    lat, unmatched = turn_latencies(ref, hyp, stride)
-    assert unmatched == 0
+    m = turn_latencies(ref, hyp, stride)
+    assert (m.matched, m.unmatched_ref, m.unmatched_hyp) == (3, 0, 0)
+    lat = m.latencies
     assert [round(x.sot / stride) for x in lat] == [2, -2, 5]
     assert [round(x.eot / stride) for x in lat] == [5, 10, 0]
     st = latency_stats([x.eot for x in lat])
     assert st["n"] == 3
     assert st["mean"] == pytest.approx(5 * stride)
     assert st["p90"] == pytest.approx(9 * stride)  # linear between 5 and 10 frames at 90 %
-    lat, unmatched = turn_latencies(ref, hyp[:2], stride)
-    assert unmatched == 1 and len(lat) == 2
+    m = turn_latencies(ref, hyp[:2], stride)
+    assert (m.matched, m.unmatched_ref, m.unmatched_hyp) == (2, 1, 0)
     assert latency_stats([])["mean"] is None
+
+
+def test_merged_turns_match_one_reference_turn() -> None:
+    """Two reference turns decoded as one: one is matched (with its own latencies), the other is
+    unmatched and lends it no negative latency, as the many-to-one nearest-turn rule did."""
+    ref = [T(0.0, 1.5, "A", "a", 0), T(1.8, 3.0, "B", "b", 0)]
+    merged = [T(0.1, 2.9, None, "a b", 0)]  # 1.5 s from the first turn, 1.8 s from the second
+    m = turn_latencies(ref, merged)
+    assert (m.matched, m.unmatched_ref, m.unmatched_hyp) == (1, 1, 0)
+    (lat,) = m.latencies
+    assert lat.ref_start == 0.0
+    assert lat.sot == pytest.approx(2 * 0.04) and lat.eot == pytest.approx((72 - 37) * 0.04)
+    # the second reference turn alone would have been 43 frames early
+    assert turn_latencies(ref[1:], merged).latencies[0].sot == pytest.approx((2 - 45) * 0.04)
+
+
+def test_turns_beyond_the_maximum_distance_stay_unmatched() -> None:
+    ref = [T(0.0, 2.0, "A", "a", 0)]
+    far = [T(1.5, 3.6, None, "a", 0)]  # 1.5 + 1.6 = 3.1 s away
+    m = turn_latencies(ref, far)
+    assert (m.matched, m.unmatched_ref, m.unmatched_hyp) == (0, 1, 1) and m.latencies == []
+    assert turn_latencies(ref, far, max_distance=3.2).matched == 1
+    # another channel is never a match, however close
+    m = turn_latencies(ref, [T(0.0, 2.0, None, "a", 1)])
+    assert (m.matched, m.unmatched_ref, m.unmatched_hyp) == (0, 1, 1)
+    with pytest.raises(FairstreamError, match="> 0"):
+        match_turns(ref, far, max_distance=0.0)
+
+
+def _matching_cost(ref: list[Turn], hyp: list[Turn], pairs: Sequence[tuple[int, int]], max_d: float) -> float:
+    unmatched = len(ref) + len(hyp) - 2 * len(pairs)
+    return sum(boundary_distance(ref[i], hyp[j]) for i, j in pairs) + max_d / 2 * unmatched
+
+
+def _best_matching_bruteforce(ref: list[Turn], hyp: list[Turn], max_d: float) -> float:
+    """The smallest cost over every one-to-one partial matching (every permutation of the decoded
+    turns padded with "unmatched", each pair within ``max_d``)."""
+    best = math.inf
+    slots = list(range(len(hyp))) + [None] * len(ref)
+    for perm in set(itertools.permutations(slots, len(ref))):
+        pairs = [(i, j) for i, j in enumerate(perm) if j is not None]
+        if all(boundary_distance(ref[i], hyp[j]) <= max_d for i, j in pairs):
+            best = min(best, _matching_cost(ref, hyp, pairs, max_d))
+    return best
+
+
+def test_match_turns_is_optimal_against_brute_force() -> None:
+    rng = random.Random(17)
+
+    def turns(n: int) -> list[Turn]:
+        out = []
+        for _ in range(n):
+            s = round(rng.uniform(0, 8), 2)
+            out.append(T(s, round(s + rng.uniform(0.2, 3), 2)))
+        return out
+
+    hard = 0
+    for _ in range(200):
+        ref, hyp, max_d = turns(rng.randint(0, 5)), turns(rng.randint(0, 5)), rng.choice([0.5, 2.0, 4.0])
+        pairs = match_turns(ref, hyp, max_d)
+        assert len({i for i, _ in pairs}) == len({j for _, j in pairs}) == len(pairs)  # one to one
+        assert all(boundary_distance(ref[i], hyp[j]) <= max_d + 1e-9 for i, j in pairs)
+        got = _matching_cost(ref, hyp, pairs, max_d)
+        assert got == pytest.approx(_best_matching_bruteforce(ref, hyp, max_d), abs=1e-9), (ref, hyp, max_d)
+        greedy = sorted(
+            ((boundary_distance(r, h), i, j) for i, r in enumerate(ref) for j, h in enumerate(hyp)),
+        )
+        used_r, used_h, gpairs = set(), set(), []
+        for d, i, j in greedy:
+            if d <= max_d and i not in used_r and j not in used_h:
+                used_r.add(i), used_h.add(j), gpairs.append((i, j))
+        hard += int(_matching_cost(ref, hyp, gpairs, max_d) > got + 1e-9)
+    assert hard > 0  # some cases where closest-pair-first is not optimal were exercised
 
 
 def test_score_sessions_perfect_and_empty_decodes() -> None:
@@ -414,8 +524,12 @@ def test_score_sessions_perfect_and_empty_decodes() -> None:
     assert res["orc_wer"]["errors"] == 0 and res["cp_wer"]["errors"] == 0
     assert res["turn_count"]["session_accuracy"] == 1.0
     assert res["sot_latency"]["mean"] == 0.0 and res["eot_latency"]["p90"] == 0.0
+    assert res["turn_matching"]["matched"] == 3 and res["turn_matching"]["unmatched_hyp"] == 0
     res = score_sessions(refs, {}, orc_backend="bruteforce")
-    assert res["orc_wer"]["del"] == 5 and res["unmatched_ref_turns"] == 3
+    assert res["orc_wer"]["del"] == 5
+    assert res["turn_matching"] == {"max_distance": 2.0, "matched": 0, "unmatched_ref": 3, "unmatched_hyp": 0}
+    assert res["per_session"]["s"]["ref_channel_turns"] == [2, 1]
+    assert res["per_session"]["s"]["hyp_channel_turns"] == [0, 0]
     assert res["turn_count"]["session_accuracy"] == 0.0
     with pytest.raises(FairstreamError):
         score_sessions(refs, {"other": []})

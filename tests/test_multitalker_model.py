@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from lhotse import load_manifest
+from lhotse import CutSet, load_manifest
 
-from local.make_sessions import TRAIN_CONF, build_sessions
+from local.make_sessions import TRAIN_CONF, build_sessions, render_split
+from steps.data.features import FbankConf
 from steps.data.tokenizer import Tokenizer
 from steps.multitalker.model import SeparatorConf, SeparatorTransducer, token_ref_frames, turn_latency_penalty
 from steps.multitalker.targets import EOT_ID, SOT_ID, cut_targets
 from steps.nnet.streaming import load_features
+from steps.utils import StageDir
 
 TINY = {"hidden_dim": 24, "num_layers": 1, "output_dim": 24, "subsampling_channels": 4}
 
@@ -141,13 +143,14 @@ def test_causality() -> None:
     assert not torch.allclose(a0[:, 9:], b0[:, 9:])
 
 
-def test_tiny_sessions_train(tiny_fbank: Path, tiny_lang: Path) -> None:
+def test_tiny_sessions_train(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
     """Sessions -> per-channel targets -> losses with the latency penalty; a few updates lower it
     and every part of the separator gets a gradient."""
     tok = Tokenizer(tiny_lang / "bpe.model")
     sources = load_manifest(tiny_fbank / "cuts_train.jsonl.gz").to_eager()
-    cuts = [c for c in build_sessions(sources, TRAIN_CONF, 5, "train") if len(c.supervisions) >= 2][:4]
-    assert cuts, "no two-turn training mixtures in the tiny corpus"
+    plans = [c for c in build_sessions(sources, TRAIN_CONF, 5, "train") if len(c.supervisions) >= 2][:4]
+    assert plans, "no two-turn training mixtures in the tiny corpus"
+    cuts = render_split(StageDir(tmp_path, tmp_path, "-"), "train", plans, TRAIN_CONF, 5, FbankConf())
     targets = [cut_targets(c, tok) for c in cuts]
     ys = [[t.channels[c].tokens for t in targets] for c in range(2)]
     refs = [
@@ -178,6 +181,38 @@ def test_tiny_sessions_train(tiny_fbank: Path, tiny_lang: Path) -> None:
         model.multitalker_losses(x, x_lens, ys, None, latency_weight=0.1)
     with pytest.raises(ValueError, match="channels"):
         model.multitalker_losses(x, x_lens, ys[:1])
+
+
+def test_separator_normalises_with_session_statistics(
+    tiny_fbank: Path, tiny_lang: Path, tmp_path: Path
+) -> None:
+    """Started from another model's weights, the separator keeps that model's feature mean / std
+    unless ``feature_norm_refresh``: then they come from the training sessions (as stage 10 runs)."""
+    from steps.nnet.distributed import DistInfo
+    from steps.nnet.normalization import feature_stats
+    from steps.nnet.trainer import TrainConf, Trainer
+    from steps.tasks import make_task
+    from steps.utils import save_manifest_atomic
+
+    sources = load_manifest(tiny_fbank / "cuts_train.jsonl.gz").to_eager()
+    plans = build_sessions(sources, TRAIN_CONF, 5, "train")[:6]
+    cuts = render_split(StageDir(tmp_path, tmp_path, "-"), "train", plans, TRAIN_CONF, 5, FbankConf())
+    save_manifest_atomic(CutSet.from_cuts(cuts), tmp_path / "sessions_train.jsonl.gz")
+    model = {"encoder": "lstm", "encoder_conf": dict(TINY), "predictor_dim": 16, "joiner_dim": 16}
+    task = make_task("multitalker")
+    init = task.build_model(model, Tokenizer(tiny_lang / "bpe.model").vocab_size)
+    old = torch.full((80,), -3.0), torch.full((80,), 2.0)
+    init.encoder.subsample.set_feature_stats(*old)
+    torch.save({"model": init.state_dict()}, tmp_path / "init.pt")
+    mean, std = feature_stats(cuts, 6)
+    for refresh, want in ((False, old), (True, (mean, std.clamp(min=1e-3)))):
+        conf = TrainConf(
+            task="multitalker", model=model, init_from=str(tmp_path / "init.pt"), num_threads=1,
+            feature_norm_cuts=6, feature_norm_refresh=refresh, data={"max_duration": 40, "num_buckets": 2},
+        )  # fmt: skip
+        trainer = Trainer(conf, task, tmp_path, tiny_lang, tmp_path / f"run{refresh}", DistInfo())
+        sub = trainer.model.encoder.subsample
+        assert torch.allclose(sub.feat_mean, want[0]) and torch.allclose(sub.feat_std, want[1]), refresh
 
 
 def test_one_trainer_trains_the_separator(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
@@ -249,12 +284,28 @@ def test_one_trainer_trains_the_separator(tiny_fbank: Path, tiny_lang: Path, tmp
     vad_turns = json.loads((vad_dec / "turns_dev.json").read_text())
     hyp_channels = {t["channel"] for ts in vad_turns.values() for t in ts}
     assert hyp_channels <= {0}
+    # MT-RNN-T: the same separator without turn tokens; its turns come from pauses tuned on dev
+    mt_conf = tmp_path / "mtrnnt.yaml"
+    mt_conf.write_text(conf.read_text().replace("{latency_weight: 0.05}", "{turn_tokens: false}"))
+    mt = tmp_path / "mtrnnt"
+    run_step("steps.train_transducer", "--conf", mt_conf, "--lang-dir", tiny_lang, sessions, mt)
+    mt_dec = tmp_path / "mt_dec"
+    run_step("steps.decode_sessions", "--splits", "dev", "--xvector-model", sv, mt, sessions, mt_dec)
+    mm = json.loads((mt_dec / "metrics.json").read_text())["dev"]
+    assert mm["turns_from"].startswith("pauses >= ") and mm["turns_from"].endswith("s (tuned on dev)")
+    assert mm["orc_wer"]["words"] == m["orc_wer"]["words"] and m["turns_from"] == "turn tokens"
+    proc = run_step("steps.decode_sessions", "--turn-gap", "0.5", "--splits", "dev", out, sessions,
+                    tmp_path / "bad_dec", check=False)  # fmt: skip
+    assert proc.returncode != 0 and "--turn-gap is for separators trained without turn tokens" in proc.stderr
     md = tmp_path / "report" / "report.md"
-    run_step("steps.report_multitalker", "--split", "dev", md, f"septds={dec}", f"single_vad={vad_dec}")
+    run_step("steps.report_multitalker", "--split", "dev", "--claims-split", "dev", md, f"septds={dec}",
+             f"mtrnnt={mt_dec}", f"single_vad={vad_dec}")  # fmt: skip
     text = md.read_text()
     assert text.startswith("## Multi-talker") and "| septds | dev |" in text
-    assert "| single_vad | dev |" in text
+    assert "| single_vad | dev |" in text and "| mtrnnt | dev |" in text and "turns from pauses >= " in text
     assert "(timeline.png)" in text and (md.parent / "timeline.png").stat().st_size > 1000
+    verdicts = json.loads((md.parent / "claims.json").read_text())
+    assert len(verdicts) == 2 and all(v["ours"] != "–" for v in verdicts)
 
 
 def test_energy_vad_finds_planted_speech() -> None:

@@ -13,10 +13,15 @@
   meeteval's; the tests cross-check it with an own Hungarian-algorithm solution and brute force.
 - **turn-count accuracy**: share of sessions (and of channels) whose number of decoded turns
   equals the reference.
-- **turn-token latency**: for each reference turn the nearest decoded turn of the same channel
-  (smallest ``|Δstart| + |Δend|``); ``<sot>`` latency is the decoded ``<sot>`` frame minus the
-  reference start frame, ``<eot>`` latency likewise for the end, in seconds (positive = late),
-  with the frame conventions of :mod:`steps.multitalker.targets`.
+- **turn matching and turn-token latency**: within each channel, reference and decoded turns are
+  matched one to one (:func:`match_turns`) by the Hungarian algorithm on the boundary distance
+  ``|Δstart| + |Δend|``, never farther apart than ``max_distance`` (:data:`MAX_MATCH_DISTANCE`,
+  2 s); unmatched reference turns (missed, or merged into a turn matched to another one) and
+  unmatched decoded turns (split or spurious) are counted apart.  ``<sot>`` latency is the matched
+  decoded ``<sot>`` frame minus the reference start frame, ``<eot>`` latency likewise for the end,
+  in seconds (positive = late), with the frame conventions of :mod:`steps.multitalker.targets`;
+  only matched turns have latencies, so a merged turn no longer lends its early start to a later
+  reference turn (the many-to-one nearest-turn rule gave negative mean latencies).
 
 Texts are normalised with :func:`steps.data.scoring.words` before scoring, as for single-talker WER.
 """
@@ -30,6 +35,7 @@ from dataclasses import dataclass, field
 
 import kaldialign
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from steps.data.scoring import words
 from steps.utils import FairstreamError
@@ -242,15 +248,59 @@ def turn_count_accuracy(
     }
 
 
-# ---- turn-token latency ----------------------------------------------------------------------
+# ---- turn matching and turn-token latency --------------------------------------------------
+MAX_MATCH_DISTANCE = 2.0  # seconds of |Δstart| + |Δend| beyond which two turns are never matched
+
+
+def boundary_distance(a: Turn, b: Turn) -> float:
+    """``|Δstart| + |Δend|`` in seconds: how far two turns' boundaries are apart."""
+    return abs(a.start - b.start) + abs(a.end - b.end)
+
+
+def match_turns(
+    reference: Sequence[Turn], decoded: Sequence[Turn], max_distance: float = MAX_MATCH_DISTANCE
+) -> list[tuple[int, int]]:
+    """One-to-one matching of two turn lists (one channel): ``(reference index, decoded index)``
+    pairs, sorted.
+
+    Minimises ``sum of matched distances + (max_distance / 2) * (unmatched turns on both sides)``
+    with :func:`boundary_distance` (Hungarian algorithm): a pair closer than ``max_distance`` is
+    always worth matching rather than leaving both turns alone, a pair farther apart never is.
+    """
+    if max_distance <= 0:
+        raise FairstreamError(f"the turn matching distance must be > 0, got {max_distance}")
+    if not reference or not decoded:
+        return []
+    dist = np.array([[boundary_distance(r, h) for h in decoded] for r in reference])
+    allowed = dist <= max_distance + EPS
+    # matching a pair changes the objective by dist - max_distance (two unmatched turns fewer);
+    # a disallowed pair costs 0, the same as leaving it unmatched, and is dropped below
+    gain = np.where(allowed, dist - max_distance - 2 * EPS, 0.0)
+    rows, cols = linear_sum_assignment(gain)
+    return sorted((int(i), int(j)) for i, j in zip(rows, cols, strict=True) if allowed[i, j])
+
+
 @dataclass(frozen=True)
 class TurnLatency:
-    """Emission latency of the turn tokens of one reference turn (seconds; positive = late)."""
+    """Emission latency of the turn tokens of one matched reference turn (seconds; positive = late)."""
 
     channel: int
     ref_start: float
     sot: float
     eot: float
+
+
+@dataclass(frozen=True)
+class TurnMatching:
+    """Matched turns of a session (their latencies) and the turns left unmatched on each side."""
+
+    latencies: list[TurnLatency]
+    unmatched_ref: int
+    unmatched_hyp: int
+
+    @property
+    def matched(self) -> int:
+        return len(self.latencies)
 
 
 def _frames(t: Turn, stride: float) -> tuple[int, int]:
@@ -260,22 +310,26 @@ def _frames(t: Turn, stride: float) -> tuple[int, int]:
 
 
 def turn_latencies(
-    reference: Sequence[Turn], decoded: Sequence[Turn], frame_stride: float = 0.04, num_channels: int = 2
-) -> tuple[list[TurnLatency], int]:
-    """Latencies of every reference turn that has a decoded turn on its channel, and the number
-    of reference turns without one (module doc for the matching)."""
-    ref = with_channels(reference, num_channels)
+    reference: Sequence[Turn],
+    decoded: Sequence[Turn],
+    frame_stride: float = 0.04,
+    num_channels: int = 2,
+    max_distance: float = MAX_MATCH_DISTANCE,
+) -> TurnMatching:
+    """Reference and decoded turns matched per channel (:func:`match_turns`), the turn-token
+    latencies of the matched pairs and the unmatched counts (module doc)."""
+    ref = group_by(with_channels(reference, num_channels), "channel")
     hyp = _labels(decoded, "channel", "decoded")
-    out, unmatched = [], 0
-    for r in ref:
-        cands = hyp.get(r.channel, [])
-        if not cands:
-            unmatched += 1
-            continue
-        h = min(cands, key=lambda h: (abs(h.start - r.start) + abs(h.end - r.end), h.start))
-        (rs, re), (hs, he) = _frames(r, frame_stride), _frames(h, frame_stride)
-        out.append(TurnLatency(int(r.channel), r.start, (hs - rs) * frame_stride, (he - re) * frame_stride))
-    return out, unmatched
+    out, un_ref, un_hyp = [], 0, 0
+    for c in sorted(set(ref) | set(hyp), key=str):
+        rs, hs = ref.get(c, []), hyp.get(c, [])
+        pairs = match_turns(rs, hs, max_distance)
+        un_ref += len(rs) - len(pairs)
+        un_hyp += len(hs) - len(pairs)
+        for i, j in pairs:
+            (r0, r1), (h0, h1) = _frames(rs[i], frame_stride), _frames(hs[j], frame_stride)
+            out.append(TurnLatency(int(c), rs[i].start, (h0 - r0) * frame_stride, (h1 - r1) * frame_stride))
+    return TurnMatching(sorted(out, key=lambda x: (x.ref_start, x.channel)), un_ref, un_hyp)
 
 
 def latency_stats(values: Sequence[float]) -> dict[str, float | int | None]:
@@ -299,9 +353,11 @@ def score_sessions(
     frame_stride: float = 0.04,
     num_channels: int = 2,
     orc_backend: str = "auto",
+    max_distance: float = MAX_MATCH_DISTANCE,
 ) -> dict[str, object]:
-    """Pooled ORC-WER, cpWER (if every decoded turn has a speaker label), turn-count accuracy and
-    turn-token latency over sessions; a session missing from ``decoded`` counts as empty."""
+    """Pooled ORC-WER, cpWER (if every decoded turn has a speaker label), turn-count accuracy, turn
+    matching and turn-token latency over sessions; a session missing from ``decoded`` counts as
+    empty.  Per session: its ORC-WER / cpWER counts and its turn counts per channel."""
     extra = sorted(set(decoded) - set(references))
     if extra:
         raise FairstreamError(f"decoded session(s) not in the reference: {', '.join(extra[:5])}")
@@ -309,7 +365,7 @@ def score_sessions(
     has_spk = all(t.speaker is not None for ts in decoded.values() for t in ts)
     sot: list[float] = []
     eot: list[float] = []
-    unmatched = 0
+    matched = un_ref = un_hyp = 0
     pairs = []
     for sid in sorted(references):
         ref, hyp = with_channels(references[sid], num_channels), list(decoded.get(sid, []))
@@ -320,10 +376,14 @@ def score_sessions(
             c = cp_wer(ref, hyp)
             cp += c
             row["cp"] = c.as_dict()
-        lat, miss = turn_latencies(ref, hyp, frame_stride, num_channels)
-        sot += [x.sot for x in lat]
-        eot += [x.eot for x in lat]
-        unmatched += miss
+        row["ref_channel_turns"] = [sum(1 for t in ref if t.channel == c) for c in range(num_channels)]
+        row["hyp_channel_turns"] = [sum(1 for t in hyp if t.channel == c) for c in range(num_channels)]
+        m = turn_latencies(ref, hyp, frame_stride, num_channels, max_distance)
+        sot += [x.sot for x in m.latencies]
+        eot += [x.eot for x in m.latencies]
+        matched, un_ref, un_hyp = matched + m.matched, un_ref + m.unmatched_ref, un_hyp + m.unmatched_hyp
+        row["turn_matching"] = {"matched": m.matched, "unmatched_ref": m.unmatched_ref,
+                                "unmatched_hyp": m.unmatched_hyp}  # fmt: skip
         pairs.append((ref, hyp))
         per[sid] = row
     return {
@@ -332,6 +392,11 @@ def score_sessions(
         "turn_count": turn_count_accuracy(pairs, num_channels),
         "sot_latency": latency_stats(sot),
         "eot_latency": latency_stats(eot),
-        "unmatched_ref_turns": unmatched,
+        "turn_matching": {
+            "max_distance": max_distance,
+            "matched": matched,
+            "unmatched_ref": un_ref,
+            "unmatched_hyp": un_hyp,
+        },
         "per_session": per,
     }

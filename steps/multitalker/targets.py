@@ -10,7 +10,8 @@ Channel assignment rule (:func:`assign_channels`)
 
 Per channel the token targets are ``<sot> w... <eot> <sot> w... <eot>`` (one ``<sot> ... <eot>``
 group per turn, in time order) with the encoder frame of every turn start and end, for the
-latency penalty on late turn tokens.  Encoder frame ``k`` covers input time
+latency penalty on late turn tokens; without turn tokens (MT-RNN-T) just the words, turn after
+turn.  Encoder frame ``k`` covers input time
 ``[k * stride, (k + 1) * stride)`` with ``stride = frame_shift * subsampling`` (40 ms by default,
 as :class:`steps.nnet.subsampling.CausalConvSubsampling` sees input frames up to ``4k + 3``):
 
@@ -20,6 +21,11 @@ as :class:`steps.nnet.subsampling.CausalConvSubsampling` sees input frames up to
 
 both clipped to ``[0, num_frames - 1]``.  :func:`parse_turns` inverts this: a decoded turn
 spans ``[sot_frame * stride, (eot_frame + 1) * stride)``.
+
+A model without turn tokens has no turn boundaries of its own.  :func:`gap_turns` applies the
+rule used for it here: a turn is a maximal run of word pieces emitted on one channel in which
+no two consecutive emissions are ``gap`` seconds or more apart; it spans the frames of its first
+and last piece.
 """
 
 from __future__ import annotations
@@ -78,7 +84,7 @@ def eot_frame(end: float, stride: float, num_frames: int) -> int:
 class ChannelTargets:
     """Token ids and turn-token reference frames of one output channel."""
 
-    tokens: list[int]  # <sot> w... <eot> per turn, in time order
+    tokens: list[int]  # <sot> w... <eot> per turn (w... without turn tokens), in time order
     sot_frames: list[int]  # one per turn: reference encoder frame of its <sot>
     eot_frames: list[int]  # one per turn: reference encoder frame of its <eot>
     turns: list[Turn]  # the reference turns of this channel, with channel and frames set
@@ -116,8 +122,10 @@ def make_targets(
     frame_stride: float = 0.04,
     num_channels: int = 2,
     session_id: str = "",
+    turn_tokens: bool = True,
 ) -> SessionTargets:
-    """Per-channel ``<sot> w... <eot>`` targets and turn frames from reference ``turns``.
+    """Per-channel ``<sot> w... <eot>`` targets (``w...`` alone without ``turn_tokens``) and turn
+    frames from reference ``turns``.
 
     ``encode`` maps a turn's text to word-piece ids (without turn tokens), e.g.
     ``Tokenizer.encode``; ``num_frames`` is the number of encoder frames of the session.
@@ -139,7 +147,7 @@ def make_targets(
                 raise FairstreamError(f"session {session_id}: turn text {t.text!r} encodes to a special id")
             s = sot_frame(t.start, frame_stride, num_frames)
             e = max(eot_frame(t.end, frame_stride, num_frames), s)
-            tokens += [SOT_ID, *ids, EOT_ID]
+            tokens += [SOT_ID, *ids, EOT_ID] if turn_tokens else ids
             sots.append(s)
             eots.append(e)
             done.append(t.with_(channel=c, sot_frame=s, eot_frame=e))
@@ -155,6 +163,7 @@ def cut_targets(
     frame_shift: float | None = None,
     subsampling: int = 4,
     num_feature_frames: int | None = None,
+    turn_tokens: bool = True,
 ) -> SessionTargets:
     """:func:`make_targets` for a session cut (one supervision per turn) and a BPE tokenizer.
 
@@ -171,6 +180,7 @@ def cut_targets(
         frame_stride=shift * subsampling,
         num_channels=num_channels,
         session_id=cut.id,
+        turn_tokens=turn_tokens,
     )
 
 
@@ -238,6 +248,42 @@ def parse_turns(
     return out
 
 
+def gap_turns(
+    tokens: Sequence[int],
+    frames: Sequence[int],
+    decode: Callable[[list[int]], str],
+    gap: float,
+    *,
+    frame_stride: float = 0.04,
+    channel: int | None = None,
+) -> list[Turn]:
+    """Turns of one decoded channel of a model without turn tokens (module doc): runs of word
+    pieces split where two consecutive emissions are ``gap`` seconds or more apart.  Blanks and
+    any turn token are skipped."""
+    if len(tokens) != len(frames):
+        raise FairstreamError(f"{len(tokens)} tokens but {len(frames)} frames")
+    if gap <= 0:
+        raise FairstreamError(f"the turn gap must be > 0 s, got {gap}")
+    runs: list[list[tuple[int, int]]] = []
+    for tok, f in zip(tokens, frames, strict=True):
+        if tok in (BLANK_ID, SOT_ID, EOT_ID):
+            continue
+        if not runs or (int(f) - runs[-1][-1][1]) * frame_stride >= gap - EPS:
+            runs.append([])
+        runs[-1].append((int(tok), int(f)))
+    return [
+        Turn(
+            start=run[0][1] * frame_stride,
+            end=(run[-1][1] + 1) * frame_stride,
+            text=decode([t for t, _ in run]),
+            channel=channel,
+            sot_frame=run[0][1],
+            eot_frame=run[-1][1],
+        )
+        for run in runs
+    ]
+
+
 def parse_channels(
     channel_tokens: Sequence[Sequence[int]],
     channel_frames: Sequence[Sequence[int]],
@@ -245,13 +291,18 @@ def parse_channels(
     *,
     frame_stride: float = 0.04,
     keep_empty: bool = False,
+    gap: float | None = None,
 ) -> list[Turn]:
-    """:func:`parse_turns` for every channel; all turns with ``channel`` set, sorted by start."""
+    """:func:`parse_turns` for every channel (:func:`gap_turns` with a ``gap``, for a model without
+    turn tokens); all turns with ``channel`` set, sorted by start."""
     if len(channel_tokens) != len(channel_frames):
         raise FairstreamError(
             f"{len(channel_tokens)} token channels but {len(channel_frames)} frame channels"
         )
     out = []
     for c, (toks, frs) in enumerate(zip(channel_tokens, channel_frames, strict=True)):
-        out += parse_turns(toks, frs, decode, frame_stride=frame_stride, channel=c, keep_empty=keep_empty)
+        if gap is None:
+            out += parse_turns(toks, frs, decode, frame_stride=frame_stride, channel=c, keep_empty=keep_empty)
+        else:
+            out += gap_turns(toks, frs, decode, gap, frame_stride=frame_stride, channel=c)
     return sorted(out, key=lambda t: (t.start, t.end, t.channel))

@@ -16,6 +16,7 @@ from lhotse.cut import Cut
 from steps.utils import FairstreamError
 
 EPS = 1e-6  # seconds: boundaries closer than this are the same instant
+MAX_TALKERS = 2  # simultaneous talkers the two-channel model takes (sessions never have more)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,20 @@ def turns_from_cut(cut: Cut) -> list[Turn]:
             raise FairstreamError(f"cut {cut.id}: supervision {s.id} has no text")
         out.append(Turn(start=float(s.start), end=float(s.end), text=s.text, speaker=s.speaker))
     return sort_turns(out)
+
+
+def session_info(cut: Cut) -> dict[str, float | int]:
+    """Duration, speakers, turns, speech time, overlap ratio and peak concurrency of a session cut."""
+    turns = turns_from_cut(cut)
+    ovs = overlap_stats(spans(turns))
+    return {
+        "duration": float(cut.duration),
+        "speakers": len({t.speaker for t in turns}),
+        "turns": len(turns),
+        "speech": ovs["speech"],
+        "overlap_ratio": ovs["ratio"],
+        "max_talkers": max_concurrent(spans(turns)),
+    }
 
 
 def group_by(turns: Sequence[Turn], key: str) -> dict[object, list[Turn]]:

@@ -2,8 +2,8 @@
 
 Frame energy = mean log-mel value of the frame (``log`` of a power sum, so a level in the log
 domain).  The threshold adapts to each recording: ``floor + margin`` where ``floor`` is a low
-percentile of the frame energies (the silence level; the demo's pauses hold noise or digital
-silence) — a frame above it is speech.  Speech runs shorter than ``min_speech`` are dropped,
+percentile of the frame energies (the silence level; the demo sessions' pauses hold their
+background noise) — a frame above it is speech.  Speech runs shorter than ``min_speech`` are dropped,
 gaps shorter than ``min_gap`` are bridged, and every segment is padded by ``pad`` on each side.
 """
 

@@ -77,6 +77,9 @@ class TrainConf:
     init_strict: bool = True
     ctc_scale: float = 0.0  # weight of the auxiliary CTC loss (needs model.ctc_head: true)
     feature_norm_cuts: int = 1000  # training cuts the global feature mean / std come from (0: none)
+    # with init_from the init model's mean / std are kept, unless this is true: then they are computed
+    # afresh from this run's training data (inputs the init model never saw, e.g. stage 10's sessions)
+    feature_norm_refresh: bool = False
     valid_every: int = 200  # updates between validations (loss + greedy WER on dev; 0: none)
     valid_cuts: int = 128  # size of the fixed, evenly spaced dev subset validation decodes
     valid_split: str = "dev"
@@ -138,7 +141,8 @@ class Trainer:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=conf.lr, weight_decay=conf.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, conf))
         cuts = load_cuts(fbank_dir, "train", prefix=task.manifest)
-        if conf.feature_norm_cuts and not conf.init_from and not (out_dir / LATEST).exists():
+        fresh = not conf.init_from or conf.feature_norm_refresh
+        if conf.feature_norm_cuts and fresh and not (out_dir / LATEST).exists():
             set_feature_stats(self.model, *feature_stats(cuts, conf.feature_norm_cuts))
         self.loader, self.sampler = make_train_loader(
             cuts, conf.data_conf(), conf.seed, dist.world_size, dist.rank,
