@@ -20,11 +20,14 @@ from steps.reports.claims import claims_section
 from steps.reports.compare import compare_claims, compare_section
 from steps.reports.learning import learning_section
 from steps.reports.machine import describe
+from steps.reports.paper_sizes import paper_size_section
 from steps.utils import write_text_atomic
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.stats import RULE
 
 log = logging.getLogger(__name__)
+
+PAPER_CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "train" / "paper"
 
 
 def fragment_sections(exp_dir: Path, fig_dir: Path, out_md: Path) -> list[str]:
@@ -90,6 +93,8 @@ def main(
         ]
         if s
     ]
+    paper = paper_size_section(PAPER_CONF_DIR) if sections else None  # beside a run's own sizes
+    sections += [paper] if paper else []
     sections += fragment_sections(exp_dir, fig_dir, out_md)
     if not sections:
         parts.append("No finished results were found in this run's experiment directory.\n")

@@ -1,6 +1,7 @@
-"""The registered encoders: shapes, causality, streaming == forward, padding independence,
-brute-force checks of the causal kernels and the chunk mask, FLOP counting, and a tiny
-train + decode per new architecture."""
+"""The registered encoders (and ConvRNN-T's paper-structure options): shapes, causality,
+streaming == forward, padding independence, brute-force checks of the causal kernels and the
+chunk mask, FLOP counting, a tiny train + decode per new architecture, the shipped configs' sizes
+and the paper-size configs' parameter counts."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from torch import Tensor, nn
 from steps.nnet.encoders.base import StreamingEncoder
 from steps.nnet.encoders.causal_conv import CausalConv1d, CausalSqueezeExcite, causal_mean
 from steps.nnet.encoders.conformer import chunk_mask
+from steps.nnet.encoders.convrnnt import LocalConvSubsampling, LocalFbankCnn
 from steps.nnet.encoders.registry import ENCODERS, build_encoder
 from steps.nnet.flops import count_flops, encoder_flops_per_second, lstm_flops
+from steps.nnet.subsampling import CausalConvSubsampling
 from steps.utils import FairstreamError
 from tests.conftest import REPO, run_step, stream_all
 from tests.test_transducer import TINY_TRAIN
@@ -33,6 +36,18 @@ TINY: dict[str, dict] = {
     "sliding_window": {"hidden_dim": 32, "num_layers": 2, "num_heads": 4, "window": 3},
 }
 NEW = ["convrnnt", "conformer", "contextnet"]
+# ConvRNN-T's options for the paper's structure (steps/nnet/encoders/convrnnt.py), each alone and
+# together; every test over the registered encoders runs on these too
+CONVRNNT_PAPER = {
+    "num_local_blocks": 0, "local_2d_channels": [3, 2], "local_2d_kernel": 5,
+    "num_global_blocks": 3, "global_kernel": 3, "global_dilations": [1, 2, 4], "stacking": "serial",
+}  # fmt: skip
+CASES: dict[str, tuple[str, dict]] = {name: (name, {}) for name in sorted(ENCODERS)} | {
+    "convrnnt-dilated": ("convrnnt", {"global_dilations": [2, 4]}),
+    "convrnnt-serial": ("convrnnt", {"stacking": "serial"}),
+    "convrnnt-local2d": ("convrnnt", {"local_2d_channels": [3, 2], "local_2d_kernel": 3}),
+    "convrnnt-paper": ("convrnnt", CONVRNNT_PAPER),
+}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -47,23 +62,28 @@ def tiny(name: str, **over: object) -> StreamingEncoder:
     return enc
 
 
+def case(name: str) -> StreamingEncoder:
+    encoder, over = CASES[name]
+    return tiny(encoder, **over)
+
+
 def test_every_encoder_has_a_tiny_config() -> None:
     assert set(TINY) == set(ENCODERS) and set(NEW) <= set(ENCODERS)
 
 
-@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_shapes_and_lengths(name: str) -> None:
-    enc = tiny(name)
+    enc = case(name)
     assert enc.output_dim == 24 and enc.subsampling == 4
     out, lens = enc(torch.randn(3, 50, NF), torch.tensor([50, 41, 9]))
     assert out.shape == (3, 13, 24) and lens.tolist() == [13, 11, 3]
 
 
-@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_causal(name: str) -> None:
     # in float64: causality is structural, so frames before the change must agree to float64
     # rounding, whatever BLAS kernels the CPU picks (they differ in the last bits across CPUs)
-    enc = tiny(name).double()
+    enc = case(name).double()
     chunk = getattr(enc, "chunk_size", 1)  # chunked attention: a chunk's frames see each other
     x = torch.randn(1, 96, NF, dtype=torch.float64)
     for first in (10, 12, 17):  # first encoder frame whose inputs change
@@ -78,10 +98,10 @@ def test_causal(name: str) -> None:
         assert not torch.allclose(a[:, first:], b[:, first:])
 
 
-@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("chunk", [1, 7, 16, 32])
 def test_streaming_equals_forward(name: str, chunk: int) -> None:
-    enc = tiny(name)
+    enc = case(name)
     x = torch.randn(2, 61, NF)
     with torch.no_grad():
         full, lens = enc(x, torch.tensor([61, 61]))
@@ -100,9 +120,9 @@ def test_conformer_streaming_any_window(chunk_size: int, left_chunks: int, chunk
     torch.testing.assert_close(stream_all(enc, x, chunk), full, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_padding_does_not_reach_valid_frames(name: str) -> None:
-    enc = tiny(name)
+    enc = case(name)
     x = torch.randn(2, 64, NF)
     x[1, 37:] = 5.0  # loud padding: it must not matter
     with torch.no_grad():
@@ -111,6 +131,46 @@ def test_padding_does_not_reach_valid_frames(name: str) -> None:
     n = int(lens[1])
     assert n == int(alone_lens[0]) == alone.size(1)
     torch.testing.assert_close(both[1:, :n], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_convrnnt_options_default_to_the_shipped_model() -> None:
+    """The new options at their defaults build today's ConvRNN-T: same modules, same weights from
+    the same seed, same output (trained checkpoints of conf/train/convrnnt.yaml keep their meaning)."""
+    explicit = {"global_dilations": [1, 1], "stacking": "parallel", "local_2d_channels": None}
+    a, b = tiny("convrnnt"), tiny("convrnnt", **explicit)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+    x, lens = torch.randn(2, 40, NF), torch.tensor([40, 29])
+    with torch.no_grad():
+        assert torch.equal(a(x, lens)[0], b(x, lens)[0])
+    conf = yaml.safe_load((REPO / "conf/train/convrnnt.yaml").read_text())["model"]["encoder_conf"]
+    shipped = build_encoder("convrnnt", conf)
+    assert type(shipped.subsample) is CausalConvSubsampling and shipped.stacking == "parallel"
+    assert [blk.depthwise.conv.dilation for blk in shipped.glob] == [(1,), (1,)]
+
+
+def test_convrnnt_paper_options_change_the_model() -> None:
+    enc = tiny("convrnnt", **CONVRNNT_PAPER)
+    assert [blk.depthwise.conv.dilation[0] for blk in enc.glob] == [1, 2, 4]
+    assert [blk.depthwise.context for blk in enc.glob] == [2, 4, 8]  # (kernel - 1) x dilation
+    assert isinstance(enc.subsample, LocalConvSubsampling) and len(enc.subsample.local.convs) == 2
+    assert len(enc.local) == 0
+    # serial stacking feeds the global blocks the local blocks' output: same weights, other output
+    serial = tiny("convrnnt", stacking="serial")
+    parallel = tiny("convrnnt")
+    parallel.load_state_dict(serial.state_dict())
+    x, lens = torch.randn(1, 40, NF), torch.tensor([40])
+    with torch.no_grad():
+        assert not torch.allclose(serial(x, lens)[0], parallel(x, lens)[0])
+
+
+def test_convrnnt_bad_options_are_one_line() -> None:
+    with pytest.raises(FairstreamError, match="global_dilations"):
+        tiny("convrnnt", global_dilations=[1])
+    with pytest.raises(FairstreamError, match="stacking"):
+        tiny("convrnnt", stacking="sideways")
+    with pytest.raises(FairstreamError, match="odd kernel"):
+        tiny("convrnnt", local_2d_channels=[2], local_2d_kernel=4)
 
 
 def test_conformer_bad_config_is_one_line() -> None:
@@ -153,6 +213,22 @@ def test_causal_conv_matches_loop_and_streams() -> None:
     cache, parts = conv.init_state(1).double(), []
     for i in range(0, 10, 3):
         part, cache = conv.stream(x[:, i : i + 3], cache)
+        parts.append(part)
+    torch.testing.assert_close(torch.cat(parts, dim=1), y)
+
+
+def test_local_fbank_cnn_is_a_left_padded_conv2d_and_streams() -> None:
+    torch.manual_seed(3)
+    cnn = LocalFbankCnn([3, 2], kernel_size=3).double()
+    x = torch.randn(2, 11, 6, dtype=torch.float64)
+    y, _ = cnn.stream(x, cnn.init_state(2, 6))
+    h = x.unsqueeze(1)
+    for conv in cnn.convs:  # two zero rows before frame 0 (causal); 'same' in frequency
+        h = torch.relu(conv(nn.functional.pad(h, (0, 0, 2, 0))))
+    torch.testing.assert_close(y, x + cnn.out(h).squeeze(1))
+    state, parts = cnn.init_state(2, 6), []
+    for i in range(0, 11, 4):
+        part, state = cnn.stream(x[:, i : i + 4], state)
         parts.append(part)
     torch.testing.assert_close(torch.cat(parts, dim=1), y)
 
@@ -279,17 +355,53 @@ def test_shipped_configs_build_and_match_the_lstm_budget() -> None:
     counts = {}
     base = yaml.safe_load((REPO / "conf/train/lstm.yaml").read_text())
     own = {"conformer": {"lr"}, "transformer": {"max_steps"}}  # chosen per family (reason in its conf)
-    for name in ["lstm", *NEW]:
+    shipped = ["lstm", *NEW, "convrnnt_paper_design"]
+    for name in shipped:
         raw = yaml.safe_load((REPO / f"conf/train/{name}.yaml").read_text())
         skip = {"model", *own.get(name, ())}
         assert {k: v for k, v in raw.items() if k not in skip} == {
             k: v for k, v in base.items() if k not in skip
         }
         model = Transducer.from_conf(Task().model_conf(raw["model"]), vocab_size=500)
-        assert model.encoder.__class__ is ENCODERS[name]
+        assert model.encoder.__class__ is ENCODERS[raw["model"]["encoder"]]
         counts[name] = sum(p.numel() for p in model.parameters())
-    for name in NEW:
+    for name in shipped[1:]:
         assert abs(counts[name] / counts["lstm"] - 1) <= 0.10, counts
+
+
+def test_paper_size_configs_match_published_counts() -> None:
+    """conf/train/paper/*.yaml, built on the meta device: each within 10% of its paper's count;
+    those whose paper's count was not recovered within 10% of the stated ones' mean (sized to
+    the same class).  They are valid training configs with lstm.yaml's non-model values."""
+    from steps.nnet.task import Task
+    from steps.nnet.trainer import TrainConf
+    from steps.nnet.transducer import Transducer
+    from steps.reports.paper_sizes import PAPER_PARAMS, count_params, paper_size_rows, paper_size_section
+    from steps.utils.config import from_dict
+
+    paper_dir = REPO / "conf/train/paper"
+    rows = {r.name: r for r in paper_size_rows(paper_dir)}
+    assert set(rows) == {"lstm", "convrnnt", "conformer", "contextnet"} == set(PAPER_PARAMS)
+    stated = [r for r in rows.values() if r.ratio is not None]
+    assert {r.name for r in stated} == {"conformer", "contextnet"}
+    for r in stated:
+        assert abs(r.ratio - 1) <= 0.10, r
+    target = sum(r.paper.params_m for r in stated) / len(stated)  # type: ignore[misc]
+    for r in rows.values():
+        assert abs(r.params_m / target - 1) <= 0.10, r
+    base = yaml.safe_load((REPO / "conf/train/lstm.yaml").read_text())
+    for name in rows:
+        raw = yaml.safe_load((paper_dir / f"{name}.yaml").read_text())
+        from_dict(TrainConf, raw)
+        assert {k: v for k, v in raw.items() if k != "model"} == {k: base[k] for k in base if k != "model"}
+    assert rows["convrnnt"].encoder == "convrnnt"
+    # the meta-device count is the real count (checked on the small LSTM config)
+    raw = yaml.safe_load((REPO / "conf/train/lstm.yaml").read_text())
+    real = Transducer.from_conf(Task().model_conf(raw["model"]), vocab_size=1024)
+    assert count_params(REPO / "conf/train/lstm.yaml") == ("lstm", sum(q.numel() for q in real.parameters()))
+    text = paper_size_section(paper_dir)
+    assert text is not None and "| conformer | conformer |" in text and "| 10.3 |" in text
+    assert "| convrnnt | convrnnt |" in text and "not recovered" in text
 
 
 def test_feature_stats_match_numpy_and_reach_the_front_end(tiny_fbank: Path) -> None:

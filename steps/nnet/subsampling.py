@@ -62,7 +62,11 @@ class CausalConvSubsampling(nn.Module):
     def _layers(self, x: Tensor, caches: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         # x: (B, T, F) with T a multiple of the factor; caches hold the previous row of each
         # layer's input
-        x = (x - self.feat_mean) / self.feat_std
+        return self._subsample((x - self.feat_mean) / self.feat_std, caches)
+
+    def _subsample(self, x: Tensor, caches: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """The strided convolutions on normalised (B, T, F) features (a subclass may put
+        frame-rate layers in front, see ``steps.nnet.encoders.convrnnt.LocalConvSubsampling``)."""
         h = x.unsqueeze(1)
         new = []
         for conv, cache in zip(self.convs(), caches, strict=True):
