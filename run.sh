@@ -45,8 +45,9 @@ dev_decodes=baseline   # stage 5 decodes dev for: baseline (the first arch's met
 sv_variants="none pairwise_sum"        # speaker-verification systems of stage 6 (conf/sv/<name>.yaml); first = baseline
 mitigate_lambdas="1000 10000 100000"  # EWC strengths of stage 8
 mitigate_steps=100     # updates of every stage-8 fine-tuning
-cca_lambdas="0.2 1"     # compute-cost weights of the CCA Transformers of stage 9
-cca_windows="4 16"      # attention windows (frames) of the sliding-window baselines of stage 9
+cca_lambdas="0.01 0.05 0.2"  # compute-cost weights of the CCA Transformers of stage 9
+cca_windows="8 8:4:6"   # sliding-window baselines of stage 9: W, or W:M:F (window W, no MHA in the top M
+                        # layers, no FFN in the top F: statically pruned at about CCA's compute)
 cca_steps=300          # updates of every stage-9 variant from the plain Transformer
 train_steps=           # updates of every stage-4 transducer and of stage 9's Transformer [config's; small: 600]
 sv_steps=              # updates of every stage-6 speaker embedder [config's; small: 150]
@@ -65,9 +66,9 @@ stages_help="
   5  decode     $decode_stage     \$exp_dir/<arch> + fbank -> \$exp_dir/decode/<arch>_<method> (streaming; hyps, WER, RTF, latency)
   6  sv         $sv_stage         fbank -> \$exp_dir/sv (speaker embedders: baseline + ARW; trials, embeddings, EER by group)
   7  cohorts    $cohorts_stage    decodes + embeddings -> \$exp_dir/cohorts (geographic tree, geodemographic, k-means; labelled cuts)
-  8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep / oversampling fine-tuning)
+  8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep, lambda chosen on dev / oversampling / untargeted control)
   9  cca        $cca_stage        fbank + lang -> \$exp_dir/transformer, \$exp_dir/cca (CCA lambda sweep vs sliding windows; compute vs WER)
- 10  multitalker $multitalker_stage fbank + lang + embedder + baseline -> \$data_dir/sessions, \$exp_dir/multitalker (SepTDS with/without latency penalty, single-talker + VAD; RTTM, ORC/cpWER, DER)
+ 10  multitalker $multitalker_stage fbank + lang + embedder + baseline -> \$data_dir/sessions, \$exp_dir/multitalker (SepTDS with/without latency penalty, MT-RNN-T without turn tokens, single-talker + VAD; RTTM, ORC/cpWER, DER, turn matching)
  99  report     $report_stage     \$exp_dir -> \$exp_dir/RESULTS.md + \$exp_dir/results/*.png (tables from this run; --publish true: ./RESULTS.md + results/)"
 
 usage() {
@@ -104,8 +105,8 @@ Options (default in brackets):
   --sv-variants "A B"     speaker-verification systems of stage 6; the first is the baseline [$sv_variants]
   --mitigate-lambdas "L"  EWC lambda sweep of stage 8 [$mitigate_lambdas; small: 10000]
   --mitigate-steps N      updates per stage-8 fine-tuning [$mitigate_steps; small: 50]
-  --cca-lambdas "L"       compute-cost weights of stage 9 [$cca_lambdas; small: 1]
-  --cca-windows "W"       sliding-window sizes (encoder frames) of stage 9 [$cca_windows; small: 16]
+  --cca-lambdas "L"       compute-cost weights of stage 9 [$cca_lambdas; small: 0.2]
+  --cca-windows "W"       sliding-window sizes (encoder frames W, or W:M:F pruned) of stage 9 [$cca_windows; small: 8:4:6]
   --cca-steps N           updates per stage-9 variant [$cca_steps; small: 100]
   --train-steps N         updates of every transducer of stages 4 and 9 [the configs'; small: 600]
   --sv-steps N            updates of every speaker embedder of stage 6 [the configs'; small: 150]
@@ -156,8 +157,8 @@ if [ "$size" = small ]; then
   [[ "$given" == *" cca_steps "* ]] || cca_steps=100
   [[ "$given" == *" mitigate_steps "* ]] || mitigate_steps=50
   [[ "$given" == *" mitigate_lambdas "* ]] || mitigate_lambdas=10000
-  [[ "$given" == *" cca_lambdas "* ]] || cca_lambdas=1
-  [[ "$given" == *" cca_windows "* ]] || cca_windows=16
+  [[ "$given" == *" cca_lambdas "* ]] || cca_lambdas=0.2
+  [[ "$given" == *" cca_windows "* ]] || cca_windows=8:4:6
 fi
 # numbers, sizes and flags are checked before anything runs (a typo must not run nothing silently)
 for opt in stage stop_stage seed; do
