@@ -152,11 +152,17 @@ def _unplaced(results: dict[str, dict[str, Any]], info: dict[str, Any]) -> list[
 
 
 def _box(rule: dict[str, Any]) -> str:
-    def side(lo: float | None, hi: float | None) -> str:
-        return f"({'−∞' if lo is None else lo}, {'∞' if hi is None else hi}]"
-
-    b = rule["box"]
-    return f"lat {side(*b['lat'])}, lon {side(*b['lon'])}"
+    """``lo < lat ≤ hi``-style bounds of a tree leaf, unbounded sides left out."""
+    parts = []
+    for dim in ("lat", "lon"):
+        lo, hi = rule["box"][dim]
+        if lo is not None and hi is not None:
+            parts.append(f"{lo} < {dim} ≤ {hi}")
+        elif lo is not None:
+            parts.append(f"{dim} > {lo}")
+        elif hi is not None:
+            parts.append(f"{dim} ≤ {hi}")
+    return ", ".join(parts) or "everywhere"
 
 
 def _rule_text(method: str, rule: dict[str, Any]) -> str:
