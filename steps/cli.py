@@ -36,8 +36,9 @@ DOMAINS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("score-trials", "score_trials", "Cosine scores for a trial list."),
         ("compute-eer", "compute_eer", "EER and minDCF overall and by group, DET plot."),
     ]),
-    "fairness": ("Cohort discovery and mitigation (stages 7-8).", [
+    "fairness": ("Cohort discovery, audits of any recogniser, and mitigation (stages 7-8).", [
         ("discover-cohorts", "discover_cohorts", "Cohorts a recogniser serves worst, three ways."),
+        ("audit", "audit", "Worst cohorts of any recogniser (Kaldi text + speaker CSV)."),
         ("select-cohort-cuts", "select_cohort_cuts", "Fine-tuning data for a cohort (or oversampled)."),
         ("compute-fisher", "compute_fisher", "EWC anchor: baseline weights and their diagonal Fisher."),
         ("write-finetune-conf", "write_finetune_conf", "A fine-tuning YAML from a template."),

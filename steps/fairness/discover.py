@@ -1,7 +1,10 @@
-"""Run the three cohort-discovery methods: fit on dev, apply to train/dev/test, measure, write.
+"""Run the cohort-discovery methods: fit on dev, apply to every split, measure, write.
 
-For each method M this writes ``M/cuts_{train,dev,test}.jsonl.gz`` (labelled cuts) and
-``M/cohorts.json``, and returns the summary the report and figures are drawn from.
+``discover`` works on in-memory speaker tables (one per split: dev and test, train optional), so
+stage 7 (decoded cuts) and the audit of any recogniser (``steps.fairness.audit``: Kaldi text
+files) share every number.  For each method M it writes ``M/cohorts.json`` and returns the
+summary the report and figures are drawn from; stage 7's ``discover_all`` also writes
+``M/cuts_{train,dev,test}.jsonl.gz`` (labelled cuts).
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ def _cohort_rows(
         row: dict[str, Any] = {
             "label": labels[c], "rank": rank, "bottom": c in bottom, "top": c in top, "rule": desc[c]
         }  # fmt: skip
-        for s in SPLITS:
+        for s in _splits(tables):
             sel = assign[s] == c
             row[f"{s}_speakers"] = int(sel.sum())
             if s in EVAL_SPLITS:
@@ -125,14 +128,27 @@ class MethodRun:
     assign: dict[str, np.ndarray]  # split -> cohort id per speaker (-1 = unplaced)
     order: list[int]  # cohort ids, worst dev WER first
     gap_samples: dict[str, np.ndarray | None]  # split -> bootstrap replicates of the gap
+    labels: dict[int, str]  # cohort id -> label
+    bottom: set[int]  # bottom cohort ids
+
+    def speaker_labels(self, sp: Speakers, split: str) -> dict[str, tuple[str, bool]]:
+        """Speaker -> (cohort label, in the bottom cohort) for one split's table."""
+        return speaker_labels(sp, self.assign[split], self.labels, self.bottom, self.summary["method"])
 
 
-def run_method(
-    method: str, cfg: CohortsConf, cuts: dict[str, CutSet], tables: dict[str, Speakers], out: Path
-) -> MethodRun:
-    """Fit, rank, label and measure one method; writes its cuts and cohorts.json."""
+def _splits(tables: dict[str, Speakers]) -> list[str]:
+    """The splits present, in SPLITS order (dev and test are required)."""
+    missing = [s for s in EVAL_SPLITS if s not in tables]
+    if missing:
+        raise ValueError(f"speaker tables lack {missing}")
+    return [s for s in SPLITS if s in tables]
+
+
+def run_method(method: str, cfg: CohortsConf, tables: dict[str, Speakers], out: Path) -> MethodRun:
+    """Fit, rank, label and measure one method; writes its cohorts.json."""
+    splits = _splits(tables)
     rule, info = fit_rule(method, tables["dev"], cfg)
-    assign = {s: rule.assign(tables[s]) for s in SPLITS}
+    assign = {s: rule.assign(tables[s]) for s in splits}
     n = len(rule.describe())
     order = rank_cohorts(assign["dev"], tables["dev"], n)
     bottom, top = select(order, assign["dev"], cfg.bottom_share)
@@ -140,7 +156,7 @@ def run_method(
     result: dict[str, Any] = {"method": method, "n_cohorts": n, **info}
     result["bottom_labels"] = [labels[c] for c in order if c in bottom]
     result["top_labels"] = [labels[c] for c in order if c in top]
-    result["unassigned"] = {s: int((assign[s] < 0).sum()) for s in SPLITS}
+    result["unassigned"] = {s: int((assign[s] < 0).sum()) for s in splits}
     boot = {}
     for s in EVAL_SPLITS:
         sp, a = tables[s], assign[s]
@@ -158,31 +174,32 @@ def run_method(
         cfg.stability_resamples,
         cfg.seed,
     )
-    result["train_bottom_speakers"] = int(np.isin(assign["train"], list(bottom)).sum())
+    if "train" in tables:
+        result["train_bottom_speakers"] = int(np.isin(assign["train"], list(bottom)).sum())
     result["cohorts"] = _cohort_rows(method, rule, order, bottom, top, assign, tables, boot)
-    d = out / method
-    d.mkdir(parents=True, exist_ok=True)
-    for s in SPLITS:
-        by_spk = speaker_labels(tables[s], assign[s], labels, bottom, method)
-        save_manifest_atomic(label_cuts(cuts[s], by_spk), d / f"cuts_{s}.jsonl.gz")
-    write_json_atomic(d / "cohorts.json", result)
+    write_json_atomic(out / method / "cohorts.json", result)
     log.info(
         "%s: %d cohorts, bottom %s; test WER gap %s, share %s; bottom stability (Jaccard) %s",
         method, n, result["bottom_labels"], result["test"]["gap"], result["test"]["share"],
         result["stability"].get("jaccard_mean"),
     )  # fmt: skip
-    return MethodRun(result, assign, order, {s: boot[s].get("gap_samples") for s in EVAL_SPLITS})
+    gaps = {s: boot[s].get("gap_samples") for s in EVAL_SPLITS}
+    return MethodRun(result, assign, order, gaps, labels, bottom)
 
 
 @dataclass
 class Discovery:
-    """What the report of stage 7 draws on (steps/reports/cohorts.py)."""
+    """What the cohort report draws on (steps/reports/cohorts.py)."""
 
-    results: dict[str, dict[str, Any]]  # method -> its cohorts.json
+    results: dict[str, dict[str, Any]]  # method -> its cohorts.json (the methods that ran)
     info: dict[str, Any]
     diff_ci: list[float] | None  # test gap, automatic minus geodemographic (paired)
     tables: dict[str, Speakers]
-    geo: MethodRun
+    runs: dict[str, MethodRun]
+
+    @property
+    def geo(self) -> MethodRun | None:
+        return self.runs.get("geo")
 
     def summary(self) -> str:
         """One line: each method's test gap and bottom share."""
@@ -192,18 +209,28 @@ class Discovery:
         )
 
 
-def discover_all(decode_dir: Path, fbank_dir: Path, emb_dir: Path, cfg: CohortsConf, out: Path) -> Discovery:
-    """Every method on the same speakers (labelled cuts and cohorts.json per method, summary.json)."""
-    cuts, tables, missing = load_inputs(decode_dir, fbank_dir, emb_dir)
-    runs = {m: run_method(m, cfg, cuts, tables, out) for m in METHODS}
+def discover(
+    tables: dict[str, Speakers],
+    cfg: CohortsConf,
+    out: Path,
+    info: dict[str, Any],
+    methods: tuple[str, ...] | list[str] = METHODS,
+) -> Discovery:
+    """``methods`` on the same speaker tables: cohorts.json per method and summary.json.
+
+    ``info`` says where the tables came from (it goes into summary.json and the report).
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {list(methods)}")
+    runs = {m: run_method(m, cfg, tables, out) for m in METHODS if m in methods}
     results = {m: r.summary for m, r in runs.items()}
-    a, g = runs["auto"].gap_samples["test"], runs["geodemo"].gap_samples["test"]
+    a = runs["auto"].gap_samples["test"] if "auto" in runs else None
+    g = runs["geodemo"].gap_samples["test"] if "geodemo" in runs else None
     diff = paired_difference(a, g) if a is not None and g is not None else None
     info = {
-        "decode_dir": str(decode_dir),
-        "embeddings_dir": str(emb_dir),
-        "speakers": {s: len(tables[s]) for s in SPLITS},
-        "missing_embeddings": missing,
+        **info,
+        "speakers": {s: len(tables[s]) for s in _splits(tables)},
         "bottom_share": cfg.bottom_share,
         "bootstrap": cfg.bootstrap,
         "stability_resamples": cfg.stability_resamples,
@@ -211,7 +238,24 @@ def discover_all(decode_dir: Path, fbank_dir: Path, emb_dir: Path, cfg: CohortsC
     write_json_atomic(
         out / "summary.json", {**info, "auto_minus_geodemo_test_gap_ci": diff, "methods": results}
     )
-    return Discovery(results, info, diff, tables, runs["geo"])
+    return Discovery(results, info, diff, tables, runs)
+
+
+def write_labelled_cuts(found: Discovery, cuts: dict[str, CutSet], out: Path) -> None:
+    """``M/cuts_<split>.jsonl.gz``: the input cuts with ``cohort`` and ``cohort_bottom``."""
+    for m, run in found.runs.items():
+        for s, c in cuts.items():
+            labels = run.speaker_labels(found.tables[s], s)
+            save_manifest_atomic(label_cuts(c, labels), out / m / f"cuts_{s}.jsonl.gz")
+
+
+def discover_all(decode_dir: Path, fbank_dir: Path, emb_dir: Path, cfg: CohortsConf, out: Path) -> Discovery:
+    """Stage 7: every method on the decoded cuts (labelled cuts and cohorts.json per method, summary.json)."""
+    cuts, tables, missing = load_inputs(decode_dir, fbank_dir, emb_dir)
+    info = {"decode_dir": str(decode_dir), "embeddings_dir": str(emb_dir), "missing_embeddings": missing}
+    found = discover(tables, cfg, out, info)
+    write_labelled_cuts(found, cuts, out)
+    return found
 
 
 def _fmt(x: float | None) -> str:

@@ -8,7 +8,7 @@ counts are summed, so a cohort's WER is pooled errors over pooled words.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,13 +64,44 @@ def _float(x: Any) -> float:
     return v
 
 
-def speakers_from_cuts(cuts: Iterable, path: str | Path, scored: bool) -> Speakers:
-    """Aggregate cuts by supervision speaker; ``scored`` requires decode results (hyp, counts)."""
+def speaker_table(rows: Iterable[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> Speakers:
+    """One row per speaker from utterance rows ``(speaker, metadata, counts or None)``, in order.
+
+    The in-memory entry point: stage 7 feeds it decoded cuts, the audit Kaldi text files.  A
+    speaker's location and attributes are their first utterance's; counts are summed.
+    """
     idx: dict[str, int] = {}
     lat: list[float] = []
     lon: list[float] = []
     attrs: list[dict[str, Any]] = []
     counts: list[list[int]] = []
+    for spk, meta, c in rows:
+        if spk not in idx:
+            idx[spk] = len(idx)
+            lat.append(_float(meta.get("lat")))
+            lon.append(_float(meta.get("lon")))
+            attrs.append(dict(meta))
+            counts.append([0, 0, 0])
+        row = counts[idx[spk]]
+        if c is not None:
+            row[0] += int(c["ins"]) + int(c["del"]) + int(c["sub"])
+            row[1] += int(c["ref_len"])
+        row[2] += 1
+    k = np.asarray(counts, dtype=np.int64).reshape(-1, 3)
+    return Speakers(
+        ids=list(idx),
+        lat=np.asarray(lat, dtype=np.float64),
+        lon=np.asarray(lon, dtype=np.float64),
+        attrs=attrs,
+        errors=k[:, 0],
+        words=k[:, 1],
+        utts=k[:, 2],
+    )
+
+
+def _cut_rows(
+    cuts: Iterable, path: str | Path, scored: bool
+) -> Iterator[tuple[str, dict[str, Any], dict[str, Any] | None]]:
     for cut in cuts:
         for sup in cut.supervisions:
             custom = sup.custom or {}
@@ -82,29 +113,15 @@ def speakers_from_cuts(cuts: Iterable, path: str | Path, scored: bool) -> Speake
             spk = sup.speaker or custom.get("speaker")
             if spk is None:
                 raise FairstreamError(f"{path}: cut {cut.id} has a supervision without a speaker")
-            if spk not in idx:
-                idx[spk] = len(idx)
-                lat.append(_float(custom.get("lat")))
-                lon.append(_float(custom.get("lon")))
-                attrs.append(dict(custom))
-                counts.append([0, 0, 0])
-            row = counts[idx[spk]]
-            if scored:
-                row[0] += int(custom["ins"]) + int(custom["del"]) + int(custom["sub"])
-                row[1] += int(custom["ref_len"])
-            row[2] += 1
-    if not idx:
+            yield spk, custom, custom if scored else None
+
+
+def speakers_from_cuts(cuts: Iterable, path: str | Path, scored: bool) -> Speakers:
+    """Aggregate cuts by supervision speaker; ``scored`` requires decode results (hyp, counts)."""
+    sp = speaker_table(_cut_rows(cuts, path, scored))
+    if not len(sp):
         raise FairstreamError(f"{path}: no supervisions")
-    c = np.asarray(counts, dtype=np.int64)
-    return Speakers(
-        ids=list(idx),
-        lat=np.asarray(lat, dtype=np.float64),
-        lon=np.asarray(lon, dtype=np.float64),
-        attrs=attrs,
-        errors=c[:, 0],
-        words=c[:, 1],
-        utts=c[:, 2],
-    )
+    return sp
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -112,20 +129,26 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.where(n > 0, n, 1.0)
 
 
-def speaker_embeddings(cuts: CutSet) -> dict[str, np.ndarray]:
+def mean_embeddings(pairs: Iterable[tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Mean of length-normalised utterance embeddings per speaker, length-normalised again.
 
     Normalising before averaging keeps a loud utterance's norm from dominating; normalising
     after makes Euclidean k-means equivalent to clustering by cosine similarity.
     """
     sums: dict[str, np.ndarray] = {}
-    for cut in cuts:
-        if not cut.has_custom(EMBEDDING_KEY):
-            continue
-        v = _unit(np.asarray(cut.load_custom(EMBEDDING_KEY), dtype=np.float64).reshape(-1))
-        spk = cut.supervisions[0].speaker
+    for spk, x in pairs:
+        v = _unit(np.asarray(x, dtype=np.float64).reshape(-1))
         sums[spk] = sums[spk] + v if spk in sums else v
     return {s: _unit(v) for s, v in sums.items()}
+
+
+def speaker_embeddings(cuts: CutSet) -> dict[str, np.ndarray]:
+    """``mean_embeddings`` of the cuts that carry an embedding, by their first supervision's speaker."""
+    return mean_embeddings(
+        (cut.supervisions[0].speaker, cut.load_custom(EMBEDDING_KEY))
+        for cut in cuts
+        if cut.has_custom(EMBEDDING_KEY)
+    )
 
 
 def attach_embeddings(sp: Speakers, emb: dict[str, np.ndarray]) -> int:
