@@ -38,6 +38,7 @@ from steps.data.manifests import load_cuts
 from steps.data.scoring import error_counts, results_from_cuts, wer_line, write_reports
 from steps.data.tokenizer import Tokenizer
 from steps.lm.fusion import make_fusion
+from steps.nnet.cohort_input import cohort_rows
 from steps.nnet.loading import load_model, training_lang_dir
 from steps.nnet.search import METHODS, default_symbols_per_frame, make_search
 from steps.nnet.streaming import TransducerDecoder, load_features
@@ -185,7 +186,9 @@ def decode_split(
         wall = audio = 0.0
         for batch in batches(todo, batch_size):
             feats, lens = load_features(batch, num_features)
-            result = decoder.decode(feats, lens)
+            cohort = getattr(decoder.model, "cohort", None)
+            rows = cohort_rows(batch, cohort.num_cohorts) if cohort is not None else None
+            result = decoder.decode(feats, lens, rows)
             for cut, hyp in zip(batch, result.hyps, strict=True):
                 writer.write(annotate(cut, tokenizer.decode(hyp.tokens(context))), flush=True)
             batch_audio = sum(c.duration for c in batch)

@@ -79,9 +79,15 @@ class TransducerDecoder:
         self.chunk_frames = chunk_frames
 
     @torch.inference_mode()
-    def decode(self, feats: Tensor, feat_lens: Tensor) -> BatchResult:
+    def decode(self, feats: Tensor, feat_lens: Tensor, cohort: Tensor | None = None) -> BatchResult:
+        """``cohort``: row ids of the utterances' cohorts, for a model with a cohort input (a
+        per-utterance constant added to the features, so it streams as it trains)."""
         device = next(self.model.parameters()).device
         feats, feat_lens = feats.to(device), feat_lens.to(device)
+        if getattr(self.model, "cohort", None) is not None:
+            if cohort is None:
+                raise FairstreamError("this model takes each utterance's cohort; none was given")
+            feats = self.model.cohort(feats, cohort)
         if self.chunk_frames is None:
             return self._offline(feats, feat_lens)
         return self._streaming(feats, feat_lens)

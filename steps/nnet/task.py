@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from steps.data.tokenizer import Tokenizer
 from steps.utils.config import from_dict
 
+from .cohort_input import cohort_rows
 from .streaming import encoder_output_lengths
 from .transducer import ModelConf, Transducer
 
@@ -79,8 +80,12 @@ class Task:
             seq = sup["sequence_idx"][idx]
             x, x_lens = x[seq], x_lens[idx]
             ys = [ys[i] for i in keep]
+            cuts = [cuts[i] for i in keep]
         else:
             x = x[sup["sequence_idx"]]
+        cohort = getattr(model, "cohort", None)
+        if cohort is not None:  # the cohort input (steps/nnet/cohort_input.py) joins the features
+            x = cohort(x, cohort_rows(cuts, cohort.num_cohorts))
         return x[:, : int(x_lens.max())], x_lens, (ys,), skipped
 
     def loss_kwargs(self, conf: Any) -> dict[str, Any]:

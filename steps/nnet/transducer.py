@@ -20,6 +20,7 @@ from steps.rnnt import (
 )
 from steps.rnnt.logprobs import get_rnnt_logprobs_pruned
 
+from .cohort_input import CohortInput
 from .encoders.base import StreamingEncoder
 from .encoders.registry import build_encoder
 from .joiner import Joiner
@@ -36,14 +37,22 @@ class ModelConf:
     context_size: int = 2
     joiner_dim: int = 320
     ctc_head: bool = False  # a linear CTC head on the encoder (an auxiliary loss; see TrainConf.ctc_scale)
+    cohorts: int = 0  # > 0: the utterance's cohort (1..cohorts, 0 = unknown) is an input (cohort_input.py)
+    cohort_dim: int = 2  # size of the learned cohort embedding (the paper's: 2)
 
 
 class Transducer(nn.Module):
     def __init__(
-        self, encoder: StreamingEncoder, vocab_size: int, conf: ModelConf, blank_id: int = 0
+        self,
+        encoder: StreamingEncoder,
+        vocab_size: int,
+        conf: ModelConf,
+        blank_id: int = 0,
+        num_features: int = 80,
     ) -> None:
         super().__init__()
         self.encoder = encoder
+        self.cohort = CohortInput(conf.cohorts, conf.cohort_dim, num_features) if conf.cohorts > 0 else None
         self.predictor = StatelessPredictor(vocab_size, conf.predictor_dim, blank_id, conf.context_size)
         self.joiner = Joiner(encoder.output_dim, conf.predictor_dim, conf.joiner_dim, vocab_size)
         self.simple_am_proj = nn.Linear(encoder.output_dim, vocab_size)
@@ -55,7 +64,7 @@ class Transducer(nn.Module):
     @classmethod
     def from_conf(cls, conf: ModelConf, vocab_size: int, num_features: int = 80) -> Transducer:
         enc_conf = {"num_features": num_features, **conf.encoder_conf}
-        return cls(build_encoder(conf.encoder, enc_conf), vocab_size, conf)
+        return cls(build_encoder(conf.encoder, enc_conf), vocab_size, conf, num_features=num_features)
 
     def forward(
         self,
