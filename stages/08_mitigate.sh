@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Stage 8: mitigate the worst cohorts by fine-tuning the baseline: plain (bottom cohort only),
 # EWC (bottom cohort + elastic penalty, one run per lambda), oversampling (all data, bottom
-# cohort repeated) and the untargeted control (all data as it is), each from the same averaged
-# baseline for the same number of updates; then decode test (and dev for EWC, whose lambda is
-# chosen on dev) and write OUT_DIR/report.md (+ regions.png, sweep.png, claims.json).
+# cohort repeated), the cohort input (all data, each utterance's cohort a learned input of the
+# model) and the untargeted control (all data as it is), each from the same averaged baseline
+# for the same number of updates; then decode test (and dev for EWC, whose lambda is chosen on
+# dev) and write OUT_DIR/report.md (+ regions.png, sweep.png, claims.json).
 # usage: 08_mitigate.sh [--method geo] [--lambdas "1000 10000 100000"] [--conf conf/mitigate] [--steps N]
 #                       [--rate R] [--fisher-utts N] [--avg K] [--decode-method M] [--beam N]
 #                       [--chunk-ms N] [--batch-size N] [--bootstrap N] [--seed N] [--force]
@@ -26,16 +27,16 @@ log "Fisher of the averaged baseline on $fisher_utts training utterances"
 python -m steps.compute_fisher --avg "$avg" --num-utts "$fisher_utts" --seed "$seed" --lang-dir "$lang" \
   "${FORCE[@]}" "$baseline" "$fbank" "$out/fisher"
 
-# name splits template data [--set ...]: a job that fine-tunes, then decodes SPLITS
+# name splits template data [--set ...]: a job that fine-tunes, then decodes SPLITS (of $decode_in)
 finetune() {
-  local name=$1 splits=$2 template=$3 data=$4; shift 4
+  local name=$1 splits=$2 template=$3 data=$4 decode_in=${decode_in:-$fbank}; shift 4
   mkdir -p "$out/confs"
   python -m steps.write_finetune_conf --model-from "$baseline" --set "max_steps=$steps" \
     --set "init_from=$out/fisher/baseline.pt" "$@" "$template" "$out/confs/$name.yaml"
   jobs+=(--job "finetune_$name" "$(q python -m steps.train_transducer --conf "$out/confs/$name.yaml" \
       --lang-dir "$lang" --seed "$seed" "${FORCE[@]}" "$data" "$out/$name/model") \
     && $(q python -m steps.decode_transducer --splits "$splits" --method "$decode_method" ${beam:+--beam "$beam"} \
-      --chunk-ms "$chunk_ms" --avg 1 --batch-size "$batch_size" "${FORCE[@]}" "$out/$name/model" "$fbank" \
+      --chunk-ms "$chunk_ms" --avg 1 --batch-size "$batch_size" "${FORCE[@]}" "$out/$name/model" "$decode_in" \
       "$out/$name/decode")")
   systems+=("$name=$out/$name/decode")
 }
@@ -47,6 +48,10 @@ for lam in $lambdas; do
 done
 finetune oversample test "$conf/oversample.yaml" "$out/data/oversample"
 finetune untargeted test "$conf/finetune.yaml" "$out/data/all"
+# the cohort input reads each cut's cohort label: it trains on the labelled cuts and decodes them
+n_cohorts=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['n_cohorts'])" "$cohorts/$method/cohorts.json")
+decode_in="$cohorts/$method" finetune cohort_input test "$conf/finetune.yaml" "$out/data/all" \
+  --set "model.cohorts=$n_cohorts" --set init_strict=false
 log "$(( ${#jobs[@]} / 3 )) fine-tunings ($steps updates each) and their test decodes, two side by side (logs in $out/log)"
 python -m steps.run_jobs --jobs 2 --log-dir "$out/log" "${jobs[@]}"
 

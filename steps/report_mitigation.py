@@ -6,7 +6,8 @@
         exp/mitigate/report.md
 
 Each NAME=DECODE_DIR is a decode_transducer output; the first is the baseline.  What a system
-is (fine-tuning, EWC with which lambda, oversampling, the untargeted control) is read from the
+is (fine-tuning, EWC with which lambda, oversampling, the cohort input, the untargeted control) is
+read from the
 configs its decode and training runs recorded, not from its name.  EWC's lambda is chosen on
 ``--choose-on`` (dev: every EWC decode and the baseline's must hold cuts_dev) and the claim is
 reported on ``--split`` at that lambda; the whole sweep is still shown.  Cohort labels come from
@@ -46,6 +47,8 @@ def describe(decode_dir: Path, first: bool) -> tuple[str, float | None, dict[str
     if first:
         return "baseline", None, dec
     train = read_config(Path(dec["model_dir"]))
+    if (train.get("model") or {}).get("cohorts"):
+        return "cohort_input", None, dec
     ewc = (train.get("regularizers") or {}).get("ewc")
     if ewc:
         return "ewc", float(ewc["lambda"]), dec

@@ -286,6 +286,7 @@ SYSTEMS = {  # per-cohort substitutions per utterance (+1 on one utterance of ea
     "ewc_1000": ("ewc", 1000.0, {"a": 5, "b": 4, "c": 2, "d": 1}),
     "oversample": ("oversample", None, {"a": 4, "b": 3, "c": 1, "d": 1}),
     "untargeted": ("untargeted", None, {"a": 5, "b": 4, "c": 1, "d": 0}),
+    "cohort": ("cohort_input", None, {"a": 4, "b": 4, "c": 1, "d": 1}),
 }
 
 
@@ -358,6 +359,8 @@ def test_report_step(tmp_path: Path) -> None:
         model_cfg = {"input": str({"oversample": over, "untargeted": every}.get(kind, data))}
         if kind == "ewc":
             model_cfg["regularizers"] = {"ewc": {"fisher": "f.pt", "lambda": lam}}
+        if kind == "cohort_input":
+            model_cfg["model"] = {"encoder": "lstm", "cohorts": 4}
         model = make_stage(tmp_path / name / "model", model_cfg)
         dec = make_stage(tmp_path / name / "decode", {**search, "model_dir": str(model)}, decoded(errs))
         args.append(f"{name}={dec}")
@@ -369,6 +372,7 @@ def test_report_step(tmp_path: Path) -> None:
     result = json.loads(report.with_suffix(".json").read_text())
     assert result["systems"]["ewc_10"]["lambda"] == 10.0 and result["choice"]["lambda"] == 10.0
     assert result["systems"]["untargeted"]["kind"] == "untargeted" and "untargeted control" in md
+    assert result["systems"]["cohort"]["kind"] == "cohort_input" and "| cohort input |" in md
     (claim,) = json.loads((report.parent / "claims.json").read_text())
     assert claim["system"] == "Geographic cohorts + EWC" and claim["held"] is True
     bad = make_stage(
@@ -386,3 +390,32 @@ def test_mitigation_confs_are_training_confs() -> None:
     assert len({c.max_steps for c in confs.values()}) == 1  # the same number of updates
     assert set(confs["ewc"].regularizers) == {"ewc"} and not confs["finetune"].regularizers
     assert all(c.init_from and c.model == confs["finetune"].model for c in confs.values())
+
+
+def test_cohort_input_starts_at_the_baseline_and_streams() -> None:
+    from steps.nnet.cohort_input import cohort_row, cohort_rows
+    from steps.nnet.search import GreedySearch
+    from steps.nnet.streaming import TransducerDecoder
+    from steps.nnet.transducer import ModelConf, Transducer
+
+    assert [cohort_row(x, 8) for x in ("geo-3", "geo-none", None, "geo-9", "auto-8")] == [3, 0, 0, 0, 8]
+    assert cohort_rows(labels(), 4).tolist()[:4] == [0, 0, 0, 0]  # "a", "b": not <method>-<rank>
+    torch.manual_seed(0)
+    enc = {"hidden_dim": 16, "num_layers": 1, "output_dim": 16, "subsampling_channels": 4, "dropout": 0.0}
+    model = Transducer.from_conf(ModelConf(encoder="lstm", encoder_conf=enc, cohorts=3), 12, 20).eval()
+    x, rows = torch.randn(2, 37, 20), torch.tensor([0, 2])
+    assert torch.equal(model.cohort(x, rows), x)  # a zero map: fine-tuning starts at the baseline
+    torch.nn.init.normal_(model.cohort.proj.weight)
+    y = model.cohort(x, rows)
+    shift = model.cohort.proj(model.cohort.embed(rows))
+    torch.testing.assert_close(y - x, shift[:, None, :].expand_as(x))  # one constant per utterance
+    lens = torch.tensor([37, 25])
+    offline = TransducerDecoder(model, GreedySearch(model, 3), None).decode(x, lens, rows)
+    streamed = TransducerDecoder(model, GreedySearch(model, 3), 5).decode(x, lens, rows)
+    assert [h.tokens(2) for h in streamed.hyps] == [h.tokens(2) for h in offline.hyps]
+    plain = TransducerDecoder(model, GreedySearch(model, 3), None)
+    torch.nn.init.zeros_(model.cohort.embed.weight[0:1].data)  # row 0 (unknown) adds proj.bias = 0
+    same = plain.decode(y, lens, torch.zeros(2, dtype=torch.int64))  # y already holds the shift
+    assert [h.tokens(2) for h in same.hyps] == [h.tokens(2) for h in offline.hyps]
+    with pytest.raises(FairstreamError, match="takes each utterance's cohort"):
+        plain.decode(x, lens)

@@ -1,7 +1,7 @@
 """Did fine-tuning on the worst regions help them without hurting the rest?  Numbers for the report.
 
-Per system (baseline, plain fine-tuning, EWC per lambda, oversampling, and the untargeted control:
-as many updates on all training data), on the test split:
+Per system (baseline, plain fine-tuning, EWC per lambda, oversampling, the cohort input of Dheram
+et al. and the untargeted control: as many updates on all training data), on the test split:
 overall WER, WER of the targeted (bottom) cohorts and of the others, and the mean, max and
 variance of the per-cohort ("regional") WERs.  Cohort WER is pooled (all errors over all
 reference words of the cohort).  Intervals: 95% percentile bootstrap that resamples *speakers*
@@ -259,6 +259,7 @@ LABELS = {
     "ewc": "EWC",
     "oversample": "oversampling",
     "untargeted": "untargeted control",
+    "cohort_input": "cohort input",
 }
 
 
