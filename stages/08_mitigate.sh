@@ -49,8 +49,10 @@ done
 finetune oversample test "$conf/oversample.yaml" "$out/data/oversample"
 finetune untargeted test "$conf/finetune.yaml" "$out/data/all"
 # the cohort input reads each cut's cohort label: it trains on the labelled cuts and decodes them
+python -m steps.select_cohort_cuts --method "$method" --mode all --split test "${FORCE[@]}" "$cohorts" \
+  "$out/data/test_labelled"
 n_cohorts=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['n_cohorts'])" "$cohorts/$method/cohorts.json")
-decode_in="$cohorts/$method" finetune cohort_input test "$conf/finetune.yaml" "$out/data/all" \
+decode_in="$out/data/test_labelled" finetune cohort_input test "$conf/finetune.yaml" "$out/data/all" \
   --set "model.cohorts=$n_cohorts" --set init_strict=false
 log "$(( ${#jobs[@]} / 3 )) fine-tunings ($steps updates each) and their test decodes, two side by side (logs in $out/log)"
 python -m steps.run_jobs --jobs 2 --log-dir "$out/log" "${jobs[@]}"

@@ -7,8 +7,10 @@ all of them untouched (the untargeted control: as many extra updates, no targeti
     python -m steps.select_cohort_cuts exp/cohorts exp/mitigate/data/all --mode all
 
 COHORTS_DIR is the cohort stage's output; COHORTS_DIR/<method>/cuts_<split>.jsonl.gz
-supervisions carry ``cohort`` and ``cohort_bottom``.  OUT_DIR gets cuts_train.jsonl.gz (features
-referenced, never copied; the trainer reads nothing else) and stats.json.  See
+supervisions carry ``cohort`` and ``cohort_bottom``.  OUT_DIR gets cuts_<split>.jsonl.gz (features
+referenced, never copied; for --split train the trainer reads nothing else) and stats.json.
+``--mode all --split test`` gives the cohort-labelled test cuts a model with a cohort input
+decodes.  See
 steps/fairness/selection.py for why oversampling repeats cuts.
 """
 
@@ -43,7 +45,7 @@ log = logging.getLogger(__name__)
 def main(
     cohorts_dir: Path, out_dir: Path, mode: str, rate: float, method: str, split: str, seed: int, force: bool
 ) -> None:
-    """Write OUT_DIR/cuts_train.jsonl.gz selected from the labelled training cuts of COHORTS_DIR/<method>."""
+    """Write OUT_DIR/cuts_<split>.jsonl.gz selected from the labelled cuts of COHORTS_DIR/<method>."""
     require_complete(cohorts_dir, "cohort")
     cfg = {
         "input": str(cohorts_dir),
@@ -63,7 +65,7 @@ def main(
     if not len(selected):
         raise FairstreamError("the selection is empty")
     with stage_output(out_dir, cfg, force) as out:
-        save_manifest_atomic(selected, out / "cuts_train.jsonl.gz")
+        save_manifest_atomic(selected, out / f"cuts_{split}.jsonl.gz")
         stats = {
             "input_utts": len(cuts),
             "input_bottom_utts": sum(is_bottom(c) for c in cuts),
