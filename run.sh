@@ -66,7 +66,7 @@ stages_help="
   5  decode     $decode_stage     \$exp_dir/<arch> + fbank -> \$exp_dir/decode/<arch>_<method> (streaming; hyps, WER, RTF, latency)
   6  sv         $sv_stage         fbank -> \$exp_dir/sv (speaker embedders: baseline + ARW; trials, embeddings, EER by group)
   7  cohorts    $cohorts_stage    decodes + embeddings -> \$exp_dir/cohorts (geographic tree, geodemographic, k-means; labelled cuts)
-  8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep, lambda chosen on dev / oversampling / untargeted control)
+  8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep, lambda chosen on dev / oversampling / cohort input / untargeted control)
   9  cca        $cca_stage        fbank + lang -> \$exp_dir/transformer, \$exp_dir/cca (CCA lambda sweep vs sliding windows; compute vs WER)
  10  multitalker $multitalker_stage fbank + lang + embedder + baseline -> \$data_dir/sessions, \$exp_dir/multitalker (SepTDS with/without latency penalty, MT-RNN-T without turn tokens, single-talker + VAD; RTTM, ORC/cpWER, DER, turn matching)
  99  report     $report_stage     \$exp_dir -> \$exp_dir/RESULTS.md + \$exp_dir/results/*.png (tables from this run; --publish true: ./RESULTS.md + results/)"
@@ -237,7 +237,7 @@ mitigate_decode_method=$(python -c "import json, sys; print(next(iter(json.load(
 run_stage 7 "cohorts $cohort_decode -> $exp_dir/cohorts" \
   bash "$cohorts_stage" --seed "$seed" "${force_flag[@]}" \
     "$cohort_decode" "$data_dir/fbank" "$exp_dir/sv/${_svs[0]}/xvectors" "$exp_dir/cohorts"
-run_stage 8 "mitigation (plain / EWC / oversampling) -> $exp_dir/mitigate" \
+run_stage 8 "mitigation (plain / EWC / oversampling / cohort input / untargeted control) -> $exp_dir/mitigate" \
   bash "$mitigate_stage" --method geo --lambdas "$mitigate_lambdas" --steps "$mitigate_steps" --avg "$avg" \
     --decode-method "$mitigate_decode_method" \
     --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" \
