@@ -126,14 +126,16 @@ def paired_ratio_difference(
     m = resample_counts(len(d), replicates, seed)
     md = m @ d
     deltas = _change(_ratio(m @ b, md), _ratio(m @ a, md), relative)
+    return _difference(_change(_ratio(b.sum(), d.sum()), _ratio(a.sum(), d.sum()), relative), deltas)
+
+
+def _difference(estimate: float | np.ndarray, deltas: np.ndarray) -> Interval:
+    """A difference's estimate, the 95% interval of its resampled ``deltas`` and the share of
+    (defined) resamples below zero."""
     ci = percentile_interval(deltas)
     defined = deltas[np.isfinite(deltas)]
-    whole = _change(_ratio(b.sum(), d.sum()), _ratio(a.sum(), d.sum()), relative)
-    return Interval(
-        float(whole),
-        *(ci or (None, None)),
-        float(np.mean(defined < 0)) if len(defined) else None,
-    )
+    below = float(np.mean(defined < 0)) if len(defined) else None
+    return Interval(float(estimate), *(ci or (None, None)), below)
 
 
 def _change(rb: np.ndarray, ra: np.ndarray, relative: bool) -> np.ndarray:
@@ -165,10 +167,4 @@ def group_ratio_difference(
     _, (na, da, nb, db) = unit_totals([x * a, y * a, x * b, y * b], units)
     m = resample_counts(len(na), replicates, seed)
     deltas = _ratio(m @ nb, m @ db) - _ratio(m @ na, m @ da)
-    ci = percentile_interval(deltas)
-    defined = deltas[np.isfinite(deltas)]
-    return Interval(
-        float(_ratio(nb.sum(), db.sum()) - _ratio(na.sum(), da.sum())),
-        *(ci or (None, None)),
-        float(np.mean(defined < 0)) if len(defined) else None,
-    )
+    return _difference(_ratio(nb.sum(), db.sum()) - _ratio(na.sum(), da.sum()), deltas)
