@@ -49,9 +49,9 @@ cca_lambdas="0.01 0.05 0.2"  # compute-cost weights of the CCA Transformers of s
 cca_windows="8 8:4:6"   # sliding-window baselines of stage 9: W, or W:M:F (window W, no MHA in the top M
                         # layers, no FFN in the top F: statically pruned at about CCA's compute)
 cca_steps=300          # updates of every stage-9 variant from the plain Transformer
-train_steps=           # updates of every stage-4 transducer and of stage 9's Transformer [config's; small: 600]
-sv_steps=              # updates of every stage-6 speaker embedder [config's; small: 150]
-multitalker_steps=     # updates of each stage-10 separator-transducer-segmenter [config's; small: 150]
+train_steps=           # updates of every stage-4 transducer and of stage 9's Transformer [config's; small: 450]
+sv_steps=              # updates of every stage-6 speaker embedder [config's; small: 100]
+multitalker_steps=     # updates of each stage-10 separator-transducer-segmenter [config's; small: 100]
 cohort_decode=         # decode dir cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
 avg=1                  # average the last N epoch checkpoints for decoding (1: the final weights; after the
                        # recipe's LR decay they beat an average of the last 2 epochs: 16.0 vs 18.6% dev)
@@ -99,18 +99,18 @@ Options (default in brackets):
   --train-jobs N          stage-4 models trained side by side, cores split between them [$train_jobs]
   --decode-jobs N         stage-5 decodes side by side, one thread each [$decode_jobs]
   --decode-methods "M N"  search methods of stage 5: greedy modified_beam modified_beam_lm (modified beam +
-                          the stage-3 n-gram LM, scales in conf/lm.yaml) [$decode_methods]
+                          the stage-3 n-gram LM, scales in conf/lm.yaml) [$decode_methods; small: greedy modified_beam_lm]
   --dev-decodes WHICH     baseline: stage 5 decodes dev only for the first arch and the LM method (what later
                           stages and the LM table read); test for every decode | all [$dev_decodes]
   --sv-variants "A B"     speaker-verification systems of stage 6; the first is the baseline [$sv_variants]
   --mitigate-lambdas "L"  EWC lambda sweep of stage 8 [$mitigate_lambdas; small: 10000]
-  --mitigate-steps N      updates per stage-8 fine-tuning [$mitigate_steps; small: 50]
+  --mitigate-steps N      updates per stage-8 fine-tuning [$mitigate_steps; small: 30]
   --cca-lambdas "L"       compute-cost weights of stage 9 [$cca_lambdas; small: 0.2]
   --cca-windows "W"       sliding-window sizes (encoder frames W, or W:M:F pruned) of stage 9 [$cca_windows; small: 8:4:6]
-  --cca-steps N           updates per stage-9 variant [$cca_steps; small: 100]
-  --train-steps N         updates of every transducer of stages 4 and 9 [the configs'; small: 600]
-  --sv-steps N            updates of every speaker embedder of stage 6 [the configs'; small: 150]
-  --multitalker-steps N   updates of each multi-talker model of stage 10 [the config's; small: 150]
+  --cca-steps N           updates per stage-9 variant [$cca_steps; small: 60]
+  --train-steps N         updates of every transducer of stages 4 and 9 [the configs'; small: 450]
+  --sv-steps N            updates of every speaker embedder of stage 6 [the configs'; small: 100]
+  --multitalker-steps N   updates of each multi-talker model of stage 10 [the config's; small: 100]
   --cohort-decode DIR     decoded dev/test cuts cohorts are found on (stage 8 decodes with its search)
                           [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
   --avg N                 epoch checkpoints averaged for decoding [$avg]
@@ -151,11 +151,12 @@ run_stage() {  # run_stage N name command...: guarded by --stage/--stop-stage, t
 if [ "$size" = small ]; then
   [[ "$given" == *" archs "* ]] || archs="lstm transformer"
   [[ "$given" == *" compare_reference "* ]] || compare_reference=lstm
-  [[ "$given" == *" train_steps "* ]] || train_steps=600
-  [[ "$given" == *" sv_steps "* ]] || sv_steps=150
-  [[ "$given" == *" multitalker_steps "* ]] || multitalker_steps=150
-  [[ "$given" == *" cca_steps "* ]] || cca_steps=100
-  [[ "$given" == *" mitigate_steps "* ]] || mitigate_steps=50
+  [[ "$given" == *" train_steps "* ]] || train_steps=450
+  [[ "$given" == *" decode_methods "* ]] || decode_methods="greedy modified_beam_lm"
+  [[ "$given" == *" sv_steps "* ]] || sv_steps=100
+  [[ "$given" == *" multitalker_steps "* ]] || multitalker_steps=100
+  [[ "$given" == *" cca_steps "* ]] || cca_steps=60
+  [[ "$given" == *" mitigate_steps "* ]] || mitigate_steps=30
   [[ "$given" == *" mitigate_lambdas "* ]] || mitigate_lambdas=10000
   [[ "$given" == *" cca_lambdas "* ]] || cca_lambdas=0.2
   [[ "$given" == *" cca_windows "* ]] || cca_windows=8:4:6
