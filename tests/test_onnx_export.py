@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
@@ -110,6 +111,9 @@ def test_metadata_and_int8(tmp_path: Path) -> None:
     meta = sherpa.get_modelmeta().custom_metadata_map
     assert meta["model_type"] == "lstm" and meta["state_names"] == "h,c"
     assert {"num_encoder_layers", "d_model", "rnn_hidden_size", "packed_states"} <= set(meta)
+    # sherpa-onnx starts a context as [-1, blank]: the decoder graph reads -1 as blank
+    rt = OnnxTransducer(tmp_path / "sherpa")
+    assert (rt.decoder_out(np.array([[-1, 0], [-1, 7]])) == rt.decoder_out(np.array([[0, 0], [0, 7]]))).all()
     # int8 decodes too (the tokens may differ: that is what the benchmark measures)
     feats, lens = features([96])
     rt = OnnxTransducer(tmp_path / "sherpa", int8=True)

@@ -170,14 +170,19 @@ class PackedEncoder(nn.Module):
 
 
 class DecoderGraph(nn.Module):
-    """``y`` (N, context_size) token ids -> the projected predictor output (N, joiner_dim)."""
+    """``y`` (N, context_size) token ids -> the projected predictor output (N, joiner_dim).
+
+    A negative id is blank: sherpa-onnx starts a stream's context as ``[-1, ..., -1, blank]``
+    (icefall's predictor embeds -1 as zeros), where training and our searches start with blanks;
+    left as it is, -1 would pick the last row of the embedding (ONNX ``Gather`` counts from the end).
+    """
 
     def __init__(self, model: Transducer) -> None:
         super().__init__()
         self.predictor, self.proj = model.predictor, model.joiner.pred_proj
 
     def forward(self, y: Tensor) -> Tensor:
-        return self.proj(self.predictor(y)[:, -1])
+        return self.proj(self.predictor(y.clamp(min=0))[:, -1])
 
 
 class JoinerGraph(nn.Module):
