@@ -19,8 +19,8 @@ import click
 
 from steps.data.manifests import load_cuts
 from steps.data.tokenizer import Tokenizer
-from steps.decode_transducer import decode_split
 from steps.deploy.runtime import OnnxDecoder, OnnxScorer, OnnxTransducer
+from steps.nnet.decode_io import decode_split
 from steps.nnet.search import make_search
 from steps.utils import FairstreamError, require_complete, stage_output
 from steps.utils.atomic import write_json_atomic
