@@ -4,6 +4,9 @@ encoder that exports, in both state layouts; metadata; int8; one-line refusals; 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,7 @@ from steps.nnet.search import GreedySearch, ModifiedBeamSearch
 from steps.nnet.streaming import TransducerDecoder
 from steps.nnet.transducer import ModelConf, Transducer
 from steps.utils import FairstreamError
-from tests.conftest import run_step
+from tests.conftest import REPO, run_step
 from tests.onnx_models import fake_fbank_dir, fake_lang, fake_model_dir, tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -143,8 +146,15 @@ def test_export_decode_and_bench_steps(tmp_path: Path) -> None:
     lang = fake_lang(tmp_path / "lang")
     exp = fake_model_dir(tmp_path / "exp", "lstm", lang)
     fbank = fake_fbank_dir(tmp_path / "fbank", num_cuts=4)
-    onnx = exp / "onnx"
-    run_step("steps.export_onnx", exp, onnx)
+    onnx, bench = exp / "onnx", tmp_path / "exp_onnx"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO),
+    }
+    stage = ["bash", REPO / "stages/11_export.sh", "--max-cuts", "3", exp, fbank, bench]
+    proc = subprocess.run(stage, cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     assert (onnx / ".done").is_file() and (onnx / "bpe.model").is_file()
     assert json.loads((onnx / "export.json").read_text())["layout"] == "sherpa"
     run_step("steps.decode_onnx", onnx, fbank, tmp_path / "dec_onnx", "--splits", "test")
@@ -155,11 +165,11 @@ def test_export_decode_and_bench_steps(tmp_path: Path) -> None:
         assert (a / name).is_file()
     metrics = json.loads((a / "metrics.json").read_text())["test"]
     assert metrics["runtime"] == "onnxruntime" and metrics["rtf"] > 0 and metrics["latency_ms_p90"] > 0
-    run_step("steps.bench_onnx", exp, onnx, fbank, tmp_path / "bench")
-    report = json.loads((tmp_path / "bench/report.json").read_text())
+    report = json.loads((bench / "report.json").read_text())
+    assert report["info"]["cuts"] == 3
     rows = {r["system"]: r for r in report["systems"]}
     assert set(rows) == {"torch", "onnx_fp32", "onnx_int8"}
     assert rows["onnx_fp32"]["identical_to_torch"] == 1.0 and rows["torch"]["identical_to_torch"] == 1.0
     assert rows["onnx_int8"]["size_mb"] < rows["onnx_fp32"]["size_mb"]
-    md = (tmp_path / "bench/report.md").read_text()
+    md = (bench / "report.md").read_text()
     assert md.startswith("## Deployment") and "| onnx_int8 |" in md
