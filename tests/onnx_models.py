@@ -31,8 +31,8 @@ TINY = {
 WORDS = "set a timer for ten minutes play some jazz turn on the lights call mum what is the weather".split()
 
 
-def tiny_conf(encoder: str) -> ModelConf:
-    enc = {**TINY[encoder], "subsampling_channels": 8, "dropout": 0.0}
+def tiny_conf(encoder: str, subsampling: int = 4) -> ModelConf:
+    enc = {**TINY[encoder], "subsampling_channels": 8, "dropout": 0.0, "subsampling_factor": subsampling}
     return ModelConf(encoder=encoder, encoder_conf=enc, predictor_dim=32, joiner_dim=32)
 
 
@@ -49,10 +49,10 @@ def babble(model: Transducer, seed: int, unk_id: int = 3) -> Transducer:
     return model.eval()
 
 
-def tiny_model(encoder: str, vocab: int = 24, seed: int = 0) -> Transducer:
+def tiny_model(encoder: str, vocab: int = 24, seed: int = 0, subsampling: int = 4) -> Transducer:
     """A random model whose feature normalisation expects log-mel values (about -8 +- 3)."""
     torch.manual_seed(seed)
-    model = Transducer.from_conf(tiny_conf(encoder), vocab, 80)
+    model = Transducer.from_conf(tiny_conf(encoder, subsampling), vocab, 80)
     model.encoder.subsample.set_feature_stats(torch.full((80,), -8.0), torch.full((80,), 3.0))
     with torch.no_grad():  # encoder frames at unit scale, so that every encoder type moves the joiner
         x = torch.randn(1, 200, 80, generator=torch.Generator().manual_seed(seed)) * 3 - 8

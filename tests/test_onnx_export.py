@@ -67,6 +67,19 @@ def test_onnx_streaming_greedy_equals_torch(encoder: str, layout: str, tmp_path:
     assert len(got.chunk_ms) == -(-max(lens.tolist()) // CHUNK)
 
 
+@pytest.mark.parametrize("layout", ["named", "sherpa"])
+def test_x8_subsampling_exports(layout: str, tmp_path: Path) -> None:
+    model = tiny_model("convrnnt", seed=0, subsampling=8)
+    result = export_transducer(model, tokens_of(model.vocab_size), tmp_path, CHUNK, layout, int8=False)
+    assert result["encoder_meta"]["subsampling"] == "8" and result["encoder_meta"]["frames_out"] == "4"
+    feats, lens = features([131, 64, 203])
+    ref = TransducerDecoder(model, GreedySearch(model, 3), CHUNK).decode(feats, lens)
+    rt = OnnxTransducer(tmp_path)
+    got = OnnxDecoder(rt, GreedySearch(OnnxScorer(rt), 3)).decode(feats, lens)
+    assert sum(len(h.tokens(2)) for h in ref.hyps) > 10
+    assert [h.tokens(2) for h in got.hyps] == [h.tokens(2) for h in ref.hyps]
+
+
 def test_onnx_modified_beam_equals_torch(tmp_path: Path) -> None:
     model = tiny_model("lstm", seed=3)
     export_transducer(model, tokens_of(model.vocab_size), tmp_path, CHUNK, "sherpa", int8=False)
