@@ -9,12 +9,15 @@ sizes and dither; the tests measure how far apart the two are.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from steps.data.features import FbankConf
 
 
-def knf_options(conf: FbankConf):  # noqa: ANN201 - a kaldi_native_fbank.FbankOptions
+def knf_options(conf: FbankConf) -> Any:
+    """A ``kaldi_native_fbank.FbankOptions`` equal to ``conf`` through lhotse."""
     import kaldi_native_fbank as knf
 
     opts = knf.FbankOptions()

@@ -113,7 +113,7 @@ class OnnxScorer(Scorer):
     """``steps.nnet.search.Scorer`` backed by the decoder and joiner graphs (encoder frames
     arrive projected already)."""
 
-    def __init__(self, rt: OnnxTransducer) -> None:  # noqa: D107 - no torch model behind it
+    def __init__(self, rt: OnnxTransducer) -> None:  # no torch model behind it: Scorer's init is not called
         self.rt = rt
         self.blank_id = rt.blank_id
         self.context_size = rt.context_size
