@@ -29,6 +29,11 @@ DOMAINS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("bench-rnnt-loss", "bench_rnnt_loss", "Benchmark the RNN-T loss backends."),
         ("bench-cca", "bench_cca", "CCA vs dense and sliding-window Transformers: compute and WER."),
     ]),
+    "deploy": ("ONNX export, onnxruntime decoding and its benchmark (stage 11).", [
+        ("export-onnx", "export_onnx", "The transducer as ONNX graphs (+ int8) for deployment."),
+        ("decode-onnx", "decode_onnx", "Streaming decoding with an ONNX export on onnxruntime."),
+        ("bench-onnx", "bench_onnx", "torch vs onnxruntime fp32 / int8: RTF, latency, size, WER."),
+    ]),
     "sv": ("Speaker verification with adversarial re-weighting (stage 6).", [
         ("train-speaker-embedder", "train_speaker_embedder", "Train a speaker embedder (baseline or ARW)."),
         ("extract-embeddings", "extract_embeddings", "Speaker embeddings for every split."),

@@ -20,8 +20,8 @@ from torch import Tensor, nn
 
 from steps.data.manifests import load_cuts
 from steps.data.scoring import error_counts
-from steps.decode_transducer import salvage_jsonl
 from steps.nnet.checkpoint import LATEST, load_checkpoint, save_checkpoint
+from steps.nnet.decode_io import salvage_jsonl
 from steps.nnet.loading import load_model
 from steps.nnet.search import GreedySearch, ModifiedBeamSearch, search_offline
 from steps.nnet.streaming import TransducerDecoder, load_features

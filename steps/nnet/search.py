@@ -112,8 +112,9 @@ class Search(Protocol):
 
 
 class _Base:
-    def __init__(self, model: Transducer, blank_penalty: float = 0.0) -> None:
-        self.scorer = Scorer(model)
+    def __init__(self, model: Transducer | Scorer, blank_penalty: float = 0.0) -> None:
+        # a Scorer instead of a model: the same search over other graph calls (steps.deploy.runtime)
+        self.scorer = model if isinstance(model, Scorer) else Scorer(model)
         self.blank_id = self.scorer.blank_id
         self.context_size = self.scorer.context_size
         self.blank_penalty = float(blank_penalty)
@@ -140,7 +141,9 @@ class GreedySearch(_Base):
     blank), which bounds the work on frames where an untrained model never predicts blank.
     """
 
-    def __init__(self, model: Transducer, max_sym_per_frame: int = 3, blank_penalty: float = 0.0) -> None:
+    def __init__(
+        self, model: Transducer | Scorer, max_sym_per_frame: int = 3, blank_penalty: float = 0.0
+    ) -> None:
         super().__init__(model, blank_penalty)
         if max_sym_per_frame < 1:
             raise FairstreamError(f"max_sym_per_frame must be >= 1, got {max_sym_per_frame}")
@@ -197,7 +200,7 @@ class ModifiedBeamSearch(_Base):
 
     def __init__(
         self,
-        model: Transducer,
+        model: Transducer | Scorer,
         beam: int = 4,
         lm: LmFusion | None = None,
         blank_penalty: float = 0.0,
@@ -372,7 +375,7 @@ def default_symbols_per_frame(model: Transducer) -> int:
 
 def make_search(
     method: str,
-    model: Transducer,
+    model: Transducer | Scorer,
     beam: int = 4,
     max_sym_per_frame: int = 3,
     lm: LmFusion | None = None,

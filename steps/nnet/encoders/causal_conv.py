@@ -41,17 +41,24 @@ class CausalConv1d(nn.Module):
         return y, full[:, full.size(1) - self.context :]
 
 
-def causal_mean(x: Tensor, total: Tensor | None = None, count: int = 0) -> tuple[Tensor, Tensor, int]:
+def causal_mean(
+    x: Tensor, total: Tensor | None = None, count: int | Tensor = 0
+) -> tuple[Tensor, Tensor, int | Tensor]:
     """Mean of frames ``0..t`` at every ``t`` of (B, T, C) ``x``, continuing a running sum.
 
     ``total`` (B, C) and ``count`` summarise frames seen before ``x``; returns the means and the
-    updated summary, so a whole utterance and its chunks give the same values.
+    updated summary, so a whole utterance and its chunks give the same values.  ``count`` may be
+    a tensor, 0-d or one per stream (B,): the form an exported graph carries (``steps.deploy``).
     """
     if total is None:
         total = x.new_zeros(x.size(0), x.size(2))
     sums = torch.cumsum(x, dim=1) + total.unsqueeze(1)
-    n = torch.arange(count + 1, count + x.size(1) + 1, device=x.device, dtype=x.dtype)
-    return sums / n.view(1, -1, 1), sums[:, -1] if x.size(1) else total, count + x.size(1)
+    steps = torch.arange(1, x.size(1) + 1, device=x.device, dtype=x.dtype)
+    if isinstance(count, Tensor) and count.dim() == 1:
+        n = (count.to(x.dtype).unsqueeze(1) + steps).unsqueeze(2)  # (B, T, 1)
+    else:
+        n = (steps + count).view(1, -1, 1)
+    return sums / n, sums[:, -1] if x.size(1) else total, count + x.size(1)
 
 
 class CausalSqueezeExcite(nn.Module):
@@ -70,13 +77,17 @@ class CausalSqueezeExcite(nn.Module):
     def init_state(self, batch: int) -> tuple[Tensor, int]:
         return torch.zeros(batch, self.up.out_features), 0
 
-    def gate(self, x: Tensor, state: tuple[Tensor, int]) -> tuple[Tensor, tuple[Tensor, int]]:
+    def gate(
+        self, x: Tensor, state: tuple[Tensor, int | Tensor]
+    ) -> tuple[Tensor, tuple[Tensor, int | Tensor]]:
         mean, total, count = causal_mean(x, state[0].to(x), state[1])
         return torch.sigmoid(self.up(nn.functional.silu(self.down(mean)))), (total, count)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.stream(x, self.init_state(x.size(0)))[0]
 
-    def stream(self, x: Tensor, state: tuple[Tensor, int]) -> tuple[Tensor, tuple[Tensor, int]]:
+    def stream(
+        self, x: Tensor, state: tuple[Tensor, int | Tensor]
+    ) -> tuple[Tensor, tuple[Tensor, int | Tensor]]:
         g, state = self.gate(x, state)
         return x * g, state

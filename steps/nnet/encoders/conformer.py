@@ -57,14 +57,15 @@ class ChunkedSelfAttention(nn.Module):
         self.cache_len = left_chunks * chunk_size
 
     def forward(
-        self, x: Tensor, cache: tuple[Tensor, Tensor], offset: int, k_valid: Tensor | None = None
+        self, x: Tensor, cache: tuple[Tensor, Tensor], offset: int | Tensor, k_valid: Tensor | None = None
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         b, t, d = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         k = torch.cat([cache[0].to(k), k], dim=2)
         v = torch.cat([cache[1].to(v), v], dim=2)
-        q_pos = torch.arange(offset, offset + t, device=x.device)
-        k_pos = torch.arange(offset + t - k.size(2), offset + t, device=x.device)
+        # positions as arange + offset, so that an exported graph may carry the offset as a tensor
+        q_pos = torch.arange(t, device=x.device) + offset
+        k_pos = torch.arange(k.size(2), device=x.device) + (offset + t - k.size(2))
         if k_valid is not None:
             k_valid = torch.cat([k_valid.new_ones(b, k.size(2) - t), k_valid], dim=1)
         allowed = chunk_mask(q_pos, k_pos, self.chunk_size, self.left_chunks, k_valid)

@@ -1,0 +1,1 @@
+"""Taking a trained transducer to deployment runtimes: ONNX export, onnxruntime decoding."""
