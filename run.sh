@@ -30,6 +30,7 @@ cohorts_stage=stages/07_cohorts.sh
 mitigate_stage=stages/08_mitigate.sh
 cca_stage=stages/09_cca.sh
 multitalker_stage=stages/10_multitalker.sh
+export_stage=stages/11_export.sh
 report_stage=stages/99_report.sh
 # architectures to train and decode (conf/train/<arch>.yaml); the first is the baseline of stages 7, 8
 # and 10. Stage 4 starts them in this order, --train-jobs at a time: this order (measured times 7.0,
@@ -69,6 +70,7 @@ stages_help="
   8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep, lambda chosen on dev / oversampling / cohort input / untargeted control)
   9  cca        $cca_stage        fbank + lang -> \$exp_dir/transformer, \$exp_dir/cca (CCA lambda sweep vs sliding windows; compute vs WER)
  10  multitalker $multitalker_stage fbank + lang + embedder + baseline -> \$data_dir/sessions, \$exp_dir/multitalker (SepTDS with/without latency penalty, MT-RNN-T without turn tokens, single-talker + VAD; RTTM, ORC/cpWER, DER, turn matching)
+ 11  export     $export_stage     \$exp_dir/<first arch> -> \$exp_dir/<first arch>/onnx (ONNX + int8, sherpa-onnx lstm type), \$exp_dir/onnx (torch vs onnxruntime fp32/int8)
  99  report     $report_stage     \$exp_dir -> \$exp_dir/RESULTS.md + \$exp_dir/results/*.png (tables from this run; --publish true: ./RESULTS.md + results/)"
 
 usage() {
@@ -251,6 +253,9 @@ run_stage 10 "multi-talker sessions -> $data_dir/sessions, $exp_dir/multitalker"
     "${force_flag[@]}" \
     "$data_dir/fbank" "$lang_dir" "$exp_dir/sv/${_svs[0]}/model" "$exp_dir/${_archs[0]}" "$data_dir/sessions" \
     "$exp_dir/multitalker"
+run_stage 11 "ONNX export of ${_archs[0]} + onnxruntime benchmark -> $exp_dir/${_archs[0]}/onnx, $exp_dir/onnx" \
+  bash "$export_stage" --chunk-ms "$chunk_ms" --avg "$avg" --split dev "${force_flag[@]}" \
+    "$exp_dir/${_archs[0]}" "$data_dir/fbank" "$exp_dir/onnx"
 run_stage 99 "report $exp_dir" \
   bash "$report_stage" --exp-dir "$exp_dir" --started "$run_started" --command "$run_command" \
     --reference "$compare_reference" "${publish_flag[@]}"
