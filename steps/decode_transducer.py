@@ -65,19 +65,25 @@ def lm_settings(
     blank_penalty: float | None,
     eos: bool | None,
     beam: int | None = None,
+    model: str = "",
 ) -> dict[str, Any]:
-    """Fusion settings: the options given, else ``lm_conf``'s ``decode:`` section, else defaults."""
+    """Fusion settings: the options given, else ``lm_conf``'s ``decode: models: <model>:`` entry
+    (settings chosen on dev for one model, by its directory name), else its ``decode:`` section,
+    else defaults."""
     given = dict(lm_scale=lm_scale, lodr_scale=lodr_scale, blank_penalty=blank_penalty, eos=eos, beam=beam)
     conf: dict[str, Any] = {}
     if any(v is None for v in given.values()):
         if not lm_conf.is_file():
             raise FairstreamError(f"--lm-conf {lm_conf} does not exist; pass it or every LM option")
-        conf = load_yaml(lm_conf).get("decode") or {}
-        unknown = sorted(set(conf) - set(LM_DEFAULTS))
-        if unknown:
-            raise FairstreamError(
-                f"{lm_conf}: unknown decode key(s) {', '.join(unknown)}; known: {', '.join(LM_DEFAULTS)}"
-            )
+        conf = dict(load_yaml(lm_conf).get("decode") or {})
+        own = (conf.pop("models", None) or {}).get(model) or {}
+        for where, section in ((f"{lm_conf} decode", conf), (f"{lm_conf} decode.models.{model}", own)):
+            unknown = sorted(set(section) - set(LM_DEFAULTS))
+            if unknown:
+                raise FairstreamError(
+                    f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(LM_DEFAULTS)}"
+                )
+        conf.update(own)
     out = {k: (v if v is not None else conf.get(k, LM_DEFAULTS[k])) for k, v in given.items()}
     out["lm_scale"], out["lodr_scale"] = float(out["lm_scale"]), float(out["lodr_scale"])
     out["blank_penalty"], out["eos"] = float(out["blank_penalty"]), bool(out["eos"])
@@ -220,7 +226,7 @@ def main(
     fusion = None
     settings: dict[str, Any] = {"blank_penalty": float(blank_penalty or 0.0)}
     if use_lm:
-        settings = lm_settings(lm_conf, lm_scale, lodr_scale, blank_penalty, lm_eos, beam)
+        settings = lm_settings(lm_conf, lm_scale, lodr_scale, blank_penalty, lm_eos, beam, model_dir.name)
         beam = settings.pop("beam")  # the search's setting, recorded as "beam" below
         lm_dir = lm_dir if lm_dir is not None else lang_dir / "lm"
         fusion = make_fusion(lm_dir, lang_dir, settings)

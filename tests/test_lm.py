@@ -270,3 +270,22 @@ def test_blank_penalty_is_a_shifted_blank_logit() -> None:
         assert [h.score for h in got] == pytest.approx([h.score for h in want])
         base = search_offline(make(model, 0.0), enc, lens)
         assert sum(len(h.ys) for h in got) >= sum(len(h.ys) for h in base)
+
+
+def test_lm_settings_per_model_entry_overrides_the_section(tmp_path) -> None:
+    from steps.decode_transducer import lm_settings
+    from steps.utils import FairstreamError
+
+    conf = tmp_path / "lm.yaml"
+    conf.write_text(
+        "decode:\n  beam: 16\n  lm_scale: 0.9\n  lodr_scale: 0.7\n  blank_penalty: 1.0\n"
+        "  models:\n    transformer: {lm_scale: 0.5, blank_penalty: 0.0}\n"
+    )
+    base = lm_settings(conf, None, None, None, None, None, "lstm")
+    own = lm_settings(conf, None, None, None, None, None, "transformer")
+    assert (base["lm_scale"], base["blank_penalty"]) == (0.9, 1.0)
+    assert (own["lm_scale"], own["lodr_scale"], own["blank_penalty"], own["beam"]) == (0.5, 0.7, 0.0, 16)
+    assert lm_settings(conf, 0.3, None, None, None, None, "transformer")["lm_scale"] == 0.3  # options win
+    conf.write_text("decode:\n  models:\n    transformer: {lm_scal: 0.5}\n")
+    with pytest.raises(FairstreamError, match="decode.models.transformer: unknown key"):
+        lm_settings(conf, None, None, None, None, None, "transformer")
