@@ -300,7 +300,7 @@ def render(result: Mapping[str, Any], method: str, figures: Mapping[str, str]) -
     targeted = [c for c, v in cohorts.items() if v["bottom"]]
     t = result["test"]
     lines = [
-        "## Mitigation: fine-tuning on the worst regions (plain, EWC, oversampling)",
+        "## Mitigation: fine-tuning on the worst regions (plain, EWC, oversampling, cohort input)",
         "",
         f"Cohorts: `{method}` ({len(cohorts)} cohorts; targeted = the bottom cohorts "
         f"{', '.join(f'`{c}`' for c in targeted)}). Every system starts from the same baseline "
