@@ -58,6 +58,38 @@ def run_system(decoder: Any, cuts: list, tokenizer: Any, num_features: int) -> d
     return {"hyps": hyps, "wall_s": wall, "audio_s": audio, "chunk_ms": chunk_ms}
 
 
+def run_sherpa(onnx_dir: Path, cuts: list) -> dict[str, Any] | None:
+    """The export decoded by sherpa-onnx's own ``OnlineRecognizer`` (its kaldi-native-fbank features
+    from the audio, greedy search): hyps and wall time; None when sherpa-onnx is not installed or
+    the export is not in a sherpa layout."""
+    try:
+        import sherpa_onnx
+    except ImportError:
+        log.warning("sherpa-onnx is not installed: no sherpa-onnx row")
+        return None
+    sr = 16000
+    rec = sherpa_onnx.OnlineRecognizer.from_transducer(
+        tokens=str(onnx_dir / "tokens.txt"), encoder=str(onnx_dir / "encoder.onnx"),
+        decoder=str(onnx_dir / "decoder.onnx"), joiner=str(onnx_dir / "joiner.onnx"), num_threads=1,
+        sample_rate=sr, feature_dim=80, decoding_method="greedy_search",
+    )  # fmt: skip
+    tail = np.zeros(sr // 2, dtype=np.float32)  # it decodes a chunk only once more than a chunk waits
+    hyps, wall, audio = [], 0.0, 0.0
+    for cut in cuts:
+        samples = cut.resample(sr).load_audio()[0].astype(np.float32)
+        t0 = time.perf_counter()
+        stream = rec.create_stream()
+        stream.accept_waveform(sr, samples)
+        stream.accept_waveform(sr, tail)
+        stream.input_finished()
+        while rec.is_ready(stream):
+            rec.decode_stream(stream)
+        hyps.append(rec.get_result(stream).strip())
+        wall += time.perf_counter() - t0
+        audio += cut.duration
+    return {"hyps": hyps, "wall_s": wall, "audio_s": audio, "chunk_ms": [float("nan")]}
+
+
 def summarise(
     name: str, run: dict[str, Any], refs: list[str], torch_hyps: list[str], size: int
 ) -> dict[str, Any]:
@@ -74,6 +106,10 @@ def summarise(
     }
 
 
+def _ms(x: float) -> str:
+    return "–" if not np.isfinite(x) else f"{x:.2f}"
+
+
 def report_md(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
     lines = [
         "## Deployment: ONNX export and onnxruntime (stage 11)",
@@ -82,14 +118,16 @@ def report_md(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         f"`{info['model_type']}`, {info['chunk_ms']} ms chunks); {info['cuts']} {info['split']} cuts "
         f"({info['audio_s']:.0f} s of audio) decoded one at a time by streaming greedy search on one thread "
         "by each system. RTF and chunk latency: encoder + search, features loaded beforehand. Identical: "
-        "share of cuts whose words equal the torch decoder's.",
+        "share of cuts whose words equal the torch decoder's. `sherpa_onnx_fp32`: the same fp32 files "
+        "decoded by sherpa-onnx's `OnlineRecognizer` from the audio (its own kaldi-native-fbank features, "
+        "its greedy search: at most one token per encoder frame; RTF includes its features).",
         "",
         "| system | RTF | chunk latency mean / p90 (ms) | size (MB) | WER | identical to torch |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['system']} | {r['rtf']:.4f} | {r['latency_ms_mean']:.2f} / {r['latency_ms_p90']:.2f} | "
+            f"| {r['system']} | {r['rtf']:.4f} | {_ms(r['latency_ms_mean'])} / {_ms(r['latency_ms_p90'])} | "
             f"{r['size_mb']:.2f} | {pct(r['wer'])} | {pct(r['identical_to_torch'])} |"
         )
     return "\n".join(lines) + "\n"
@@ -163,6 +201,9 @@ def main(
             runs[name] = run_system(decoders[name], cuts, tokenizer, num_features)
             log.info("%s: %d cuts in %.1f s", name, len(cuts), time.perf_counter() - t0)
         rows = [summarise(n, runs[n], refs, runs["torch"]["hyps"], sizes[n]) for n in SYSTEMS]
+        if fp32.meta.get("layout") == "sherpa" and (sherpa := run_sherpa(onnx_dir, cuts)) is not None:
+            torch_hyps = runs["torch"]["hyps"]
+            rows.append(summarise("sherpa_onnx_fp32", sherpa, refs, torch_hyps, sizes["onnx_fp32"]))
         info = {
             "model_dir": str(model_dir),
             "layout": fp32.meta.get("layout", "?"),
