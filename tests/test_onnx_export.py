@@ -181,8 +181,10 @@ def test_export_decode_and_bench_steps(tmp_path: Path) -> None:
     report = json.loads((bench / "report.json").read_text())
     assert report["info"]["cuts"] == 3
     rows = {r["system"]: r for r in report["systems"]}
-    assert set(rows) == {"torch", "onnx_fp32", "onnx_int8"}
+    assert set(rows) == {"torch", "onnx_fp32", "onnx_int8", "sherpa_onnx_fp32"}  # a sherpa-layout export
+    sherpa = rows["sherpa_onnx_fp32"]
+    assert 0.0 <= sherpa["identical_to_torch"] <= 1.0 and sherpa["rtf"] > 0
     assert rows["onnx_fp32"]["identical_to_torch"] == 1.0 and rows["torch"]["identical_to_torch"] == 1.0
     assert rows["onnx_int8"]["size_mb"] < rows["onnx_fp32"]["size_mb"]
     md = (bench / "report.md").read_text()
-    assert md.startswith("## Deployment") and "| onnx_int8 |" in md
+    assert md.startswith("## Deployment") and "| onnx_int8 |" in md and "| sherpa_onnx_fp32 |" in md
