@@ -55,7 +55,7 @@ from steps.reports.claims import write_claims
 from steps.reports.compare import utterance_errors
 from steps.utils import FairstreamError, read_config, require_complete, write_json_atomic
 from steps.utils.atomic import write_text_atomic
-from steps.utils.cli import CONTEXT, step_main
+from steps.utils.cli import CONTEXT, split_names, step_main
 from steps.utils.device import device_option, resolve_device
 
 log = logging.getLogger(__name__)
@@ -287,10 +287,8 @@ def main(
     unknown = sorted(set(decode_dirs) - set(model_dirs))
     if unknown:
         raise FairstreamError(f"--decode names {', '.join(unknown)} are not --model names")
-    split_names = [s.strip() for s in splits.split(",") if s.strip()]
-    if not split_names:
-        raise FairstreamError("--splits names no split")
-    if compare_split not in split_names:
+    names = split_names(splits)
+    if compare_split not in names:
         raise FairstreamError(f"--compare-split {compare_split!r} is not one of --splits {splits!r}")
     if num_threads < 1 or repeats < 1 or max_utts < 0:
         raise FairstreamError("--num-threads and --repeats must be >= 1, --max-utts >= 0")
@@ -303,7 +301,7 @@ def main(
     torch.set_num_threads(num_threads)
     dev = resolve_device(device)
     split_cuts = {}
-    for s in split_names:
+    for s in names:
         cuts = list(load_cuts(fbank_dir, s))
         split_cuts[s] = cuts[:max_utts] if max_utts else cuts
 
@@ -334,7 +332,7 @@ def main(
     add_comparisons(results, reference)
 
     settings = (
-        f"device={dev} threads={num_threads} repeats={repeats} splits={','.join(split_names)}"
+        f"device={dev} threads={num_threads} repeats={repeats} splits={','.join(names)}"
         f"{f' (first {max_utts} cuts each)' if max_utts else ''}; reference = {reference}"
     )
     tables = format_tables(results, reference)

@@ -24,7 +24,7 @@ from steps.nnet.decode_io import decode_split
 from steps.nnet.search import make_search
 from steps.utils import FairstreamError, require_complete, stage_output
 from steps.utils.atomic import write_json_atomic
-from steps.utils.cli import CONTEXT, step_main
+from steps.utils.cli import CONTEXT, split_names, step_main
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,7 @@ def main(
     """Decode FBANK_DIR's splits with the ONNX export in ONNX_DIR into OUT_DIR."""
     require_complete(onnx_dir, "export")
     require_complete(fbank_dir, "feature")
-    names = [s.strip() for s in splits.split(",") if s.strip()]
-    if not names:
-        raise FairstreamError("--splits names no split")
+    names = split_names(splits)
     if batch_size < 1 or num_threads < 1:
         raise FairstreamError("--batch-size and --num-threads must be >= 1")
     rt = OnnxTransducer(onnx_dir, int8=int8, num_threads=num_threads)

@@ -34,7 +34,7 @@ from steps.nnet.search import METHODS, default_symbols_per_frame, make_search
 from steps.nnet.streaming import TransducerDecoder
 from steps.utils import FairstreamError, require_complete, stage_output
 from steps.utils.atomic import write_json_atomic
-from steps.utils.cli import CONTEXT, step_main
+from steps.utils.cli import CONTEXT, split_names, step_main
 from steps.utils.config import load_yaml
 from steps.utils.device import device_option, resolve_device
 
@@ -207,9 +207,7 @@ def main(
     """
     require_complete(model_dir, "model")
     require_complete(fbank_dir, "feature")
-    split_names = [s.strip() for s in splits.split(",") if s.strip()]
-    if not split_names:
-        raise FairstreamError("--splits names no split")
+    names = split_names(splits)
     if batch_size < 1 or num_threads < 1:
         raise FairstreamError("--batch-size and --num-threads must be >= 1")
     use_lm = method == LM_METHOD
@@ -231,15 +229,15 @@ def main(
         lm_dir = lm_dir if lm_dir is not None else lang_dir / "lm"
         fusion = make_fusion(lm_dir, lang_dir, settings)
     beam = beam or BEAM
-    split_cuts = {s: load_cuts(fbank_dir, s) for s in split_names}
-    chunk_frames = chunk_frames_for(split_cuts[split_names[0]], chunk_ms) if streaming else None
+    split_cuts = {s: load_cuts(fbank_dir, s) for s in names}
+    chunk_frames = chunk_frames_for(split_cuts[names[0]], chunk_ms) if streaming else None
     cfg = {
         "input": str(fbank_dir),
         "input_digest": (fbank_dir / ".done").read_text().strip(),
         "model_dir": str(model_dir),
         "model_digest": (model_dir / ".done").read_text().strip(),
         "lang_dir": str(lang_dir),
-        "splits": split_names,
+        "splits": names,
         "method": method,
         "beam": beam if method in ("modified_beam", LM_METHOD) else None,
         "max_sym_per_frame": max_sym_per_frame if method == "greedy" else None,
@@ -276,7 +274,7 @@ def main(
     decoder = TransducerDecoder(model, search, chunk_frames)
     with stage_output(out_dir, cfg, force) as out:
         metrics = {}
-        for split in split_names:
+        for split in names:
             summary = decode_split(
                 split, split_cuts[split], decoder, tokenizer, out, batch_size, num_features
             )

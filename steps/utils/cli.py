@@ -14,6 +14,14 @@ from .log import setup_logging
 CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"]}
 
 
+def split_names(splits: str) -> list[str]:
+    """The split names of a comma-separated ``--splits`` value; naming none is a one-line error."""
+    names = [s.strip() for s in splits.split(",") if s.strip()]
+    if not names:
+        raise FairstreamError("--splits names no split")
+    return names
+
+
 def step_main(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a click command body: set up logging, turn known errors into one line."""
 
