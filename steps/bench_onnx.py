@@ -24,6 +24,7 @@ import torch
 
 from steps.data.manifests import load_cuts
 from steps.data.scoring import error_counts, wer, words
+from steps.deploy import sherpa
 from steps.deploy.runtime import OnnxDecoder, OnnxScorer, OnnxTransducer
 from steps.nnet.loading import load_model, training_lang_dir
 from steps.nnet.search import GreedySearch
@@ -63,28 +64,15 @@ def run_sherpa(onnx_dir: Path, cuts: list) -> dict[str, Any] | None:
     from the audio, greedy search): hyps and wall time; None when sherpa-onnx is not installed or
     the export is not in a sherpa layout."""
     try:
-        import sherpa_onnx
+        rec = sherpa.recognizer(onnx_dir)
     except ImportError:
         log.warning("sherpa-onnx is not installed: no sherpa-onnx row")
         return None
-    sr = 16000
-    rec = sherpa_onnx.OnlineRecognizer.from_transducer(
-        tokens=str(onnx_dir / "tokens.txt"), encoder=str(onnx_dir / "encoder.onnx"),
-        decoder=str(onnx_dir / "decoder.onnx"), joiner=str(onnx_dir / "joiner.onnx"), num_threads=1,
-        sample_rate=sr, feature_dim=80, decoding_method="greedy_search",
-    )  # fmt: skip
-    tail = np.zeros(sr // 2, dtype=np.float32)  # it decodes a chunk only once more than a chunk waits
     hyps, wall, audio = [], 0.0, 0.0
     for cut in cuts:
-        samples = cut.resample(sr).load_audio()[0].astype(np.float32)
+        samples = cut.resample(sherpa.SAMPLE_RATE).load_audio()[0]
         t0 = time.perf_counter()
-        stream = rec.create_stream()
-        stream.accept_waveform(sr, samples)
-        stream.accept_waveform(sr, tail)
-        stream.input_finished()
-        while rec.is_ready(stream):
-            rec.decode_stream(stream)
-        hyps.append(rec.get_result(stream).strip())
+        hyps.append(sherpa.decode(rec, samples).text.strip())
         wall += time.perf_counter() - t0
         audio += cut.duration
     return {"hyps": hyps, "wall_s": wall, "audio_s": audio, "chunk_ms": [float("nan")]}
@@ -201,9 +189,9 @@ def main(
             runs[name] = run_system(decoders[name], cuts, tokenizer, num_features)
             log.info("%s: %d cuts in %.1f s", name, len(cuts), time.perf_counter() - t0)
         rows = [summarise(n, runs[n], refs, runs["torch"]["hyps"], sizes[n]) for n in SYSTEMS]
-        if fp32.meta.get("layout") == "sherpa" and (sherpa := run_sherpa(onnx_dir, cuts)) is not None:
+        if fp32.meta.get("layout") == "sherpa" and (sherpa_run := run_sherpa(onnx_dir, cuts)) is not None:
             torch_hyps = runs["torch"]["hyps"]
-            rows.append(summarise("sherpa_onnx_fp32", sherpa, refs, torch_hyps, sizes["onnx_fp32"]))
+            rows.append(summarise("sherpa_onnx_fp32", sherpa_run, refs, torch_hyps, sizes["onnx_fp32"]))
         info = {
             "model_dir": str(model_dir),
             "layout": fp32.meta.get("layout", "?"),

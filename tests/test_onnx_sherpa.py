@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sherpa_onnx
 import torch
 
 from steps.data.features import FbankConf, _extractor
+from steps.deploy import sherpa
 from steps.deploy.export import export_transducer
 from steps.deploy.features import knf_fbank
 from steps.nnet.search import GreedySearch
@@ -20,22 +20,11 @@ from tests.onnx_models import SR, speechlike, tiny_model
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 CHUNK = 32
-TAIL = np.zeros(int(0.5 * SR), dtype=np.float32)  # silence after the end, so the last chunk fills
+TAIL = sherpa.tail(SR)  # the silence sherpa.decode feeds after the end, so the last chunk fills
 
 
 def sherpa_tokens(d: Path, audio: np.ndarray) -> list[str]:
-    rec = sherpa_onnx.OnlineRecognizer.from_transducer(
-        tokens=str(d / "tokens.txt"), encoder=str(d / "encoder.onnx"), decoder=str(d / "decoder.onnx"),
-        joiner=str(d / "joiner.onnx"), num_threads=1, sample_rate=SR, feature_dim=80,
-        decoding_method="greedy_search",
-    )  # fmt: skip
-    stream = rec.create_stream()
-    stream.accept_waveform(SR, audio)
-    stream.accept_waveform(SR, TAIL)
-    stream.input_finished()
-    while rec.is_ready(stream):
-        rec.decode_stream(stream)
-    return list(rec.get_result_all(stream).tokens)
+    return list(sherpa.decode(sherpa.recognizer(d, SR), audio, SR).tokens)
 
 
 @pytest.mark.parametrize("encoder", ["lstm", "convrnnt", "contextnet"])
