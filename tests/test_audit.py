@@ -9,16 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lhotse import CutSet, MonoCut, NumpyFilesWriter, SupervisionSegment, load_manifest
+from lhotse import load_manifest
 
 from steps.data.scoring import error_counts
 from steps.fairness.audit import load_audit, read_metadata
 from steps.fairness.config import CohortsConf
 from steps.utils import FairstreamError
+from tests.cohort_data import REGION_WER, write_split
 from tests.conftest import run_step
 
-REGION_CENTRES = [(50.0, 0.0), (40.0, -90.0), (20.0, 80.0), (-20.0, -50.0)]
-REGION_WER = [0.05, 0.08, 0.1, 0.35]
 VOCAB = "set a timer for ten minutes play some jazz in the kitchen what is weather like today".split()
 ATTRS = ["zip_income", "zip_urbanicity", "zip_age", "zip_home_language"]
 CONF = (
@@ -46,44 +45,15 @@ def _utterance(rng: np.random.Generator, wer: float) -> tuple[str, str]:
     return " ".join(ref), " ".join(hyp)
 
 
+def _decoded(rng: np.random.Generator, wer: float) -> tuple[str, dict]:
+    ref, hyp = _utterance(rng, wer)
+    return ref, {"hyp": hyp, **error_counts(ref, hyp)}
+
+
 def _write_split(root: Path, split: str, n_spk: int, first: int, rng: np.random.Generator) -> None:
-    """Cuts as stage 5 (dev, test: hyp and the scorer's counts) or stage 2 (train) leave them, and
-    embedding cuts as stage 6 leaves them."""
-    cuts, emb_cuts = [], []
-    centres = np.random.default_rng(0).normal(size=(4, 8))
-    with NumpyFilesWriter(root / "emb" / f"arrays_{split}") as writer:
-        for i in range(n_spk):
-            spk, reg = f"spk{first + i:03d}", i % 4
-            lat, lon = REGION_CENTRES[reg]
-            meta = {
-                "speaker": spk,
-                "gender": "f" if i % 3 else "m",
-                "lat": round(lat + rng.uniform(-3, 3), 4),
-                "lon": lon + rng.uniform(-3, 3),  # full precision: the CSV must carry it exactly
-                "zip": f"0{reg}123",
-                "zip_income": "low" if reg == 3 else "high",
-                "zip_urbanicity": "rural" if reg == 3 else "urban",
-                "zip_age": "older",
-                "zip_home_language": "english",
-            }
-            if spk == NO_LOCATION:
-                del meta["lat"], meta["lon"]
-            for u in range(3):
-                cid = f"{spk}-{u}"
-                ref, hyp = _utterance(rng, REGION_WER[reg])
-                custom = dict(meta)
-                if split != "train":
-                    custom.update(hyp=hyp, **error_counts(ref, hyp))
-                sup = SupervisionSegment(cid, cid, 0.0, 1.0, text=ref, speaker=spk, custom=custom)
-                cut = MonoCut(cid, 0.0, 1.0, 0, supervisions=[sup])
-                cuts.append(cut)
-                if spk not in NO_EMBEDDING:
-                    v = (centres[reg] + 0.1 * rng.normal(size=8)).astype(np.float32)
-                    emb_cuts.append(cut.with_custom("xvector", writer.store_array(cid, v)))
-    d = root / ("fbank" if split == "train" else "decode")
-    d.mkdir(parents=True, exist_ok=True)
-    CutSet.from_cuts(cuts).to_file(d / f"cuts_{split}.jsonl.gz")
-    CutSet.from_cuts(emb_cuts).to_file(root / "emb" / f"cuts_{split}.jsonl.gz")
+    write_split(
+        root, split, n_spk, first, rng, _decoded, lambda reg: f"0{reg}123", NO_EMBEDDING, (NO_LOCATION,)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -403,7 +373,9 @@ def test_step_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_metadata_columns_are_typed(tmp_path: Path) -> None:
     p = tmp_path / "m.csv"
-    p.write_text("utt,speaker,zip,lat,lon,zip_income,zip_age\nu1,s1,02139,1.5,2,41000,old\nu2,s1,02139,,,,7\n")
+    p.write_text(
+        "utt,speaker,zip,lat,lon,zip_income,zip_age\nu1,s1,02139,1.5,2,41000,old\nu2,s1,02139,,,,7\n"
+    )
     m = read_metadata(p)
     u1 = {"speaker": "s1", "zip": "02139", "lat": 1.5, "lon": 2.0, "zip_income": 41000.0, "zip_age": "old"}
     assert m["u1"] == u1

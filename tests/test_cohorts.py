@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lhotse import CutSet, MonoCut, NumpyFilesWriter, SupervisionSegment, load_manifest
+from lhotse import load_manifest
 from sklearn.metrics import adjusted_rand_score
 from sklearn.tree import DecisionTreeRegressor
 
@@ -22,6 +22,7 @@ from steps.fairness.metrics import bootstrap, cohort_wer, gap_stats, wer_gap
 from steps.fairness.speakers import Speakers
 from steps.fairness.stability import bottom_stability, jaccard
 from steps.fairness.tree import fit_tree
+from tests.cohort_data import write_split
 from tests.conftest import REPO, run_step
 
 ATTRS = ["zip_income", "zip_urbanicity", "zip_age", "zip_home_language"]
@@ -272,54 +273,18 @@ def test_bootstrap_intervals_cover_the_truth() -> None:
 
 
 # ---- the step, end to end -----------------------------------------------------------------------
-REGION_CENTRES = [(50.0, 0.0), (40.0, -90.0), (20.0, 80.0), (-20.0, -50.0)]
-REGION_WER = [0.05, 0.08, 0.1, 0.35]
-
-
-def _write_split(root: Path, split: str, n_spk: int, first: int, rng: np.random.Generator, drop_emb=()):
-    """Decoded (dev/test) or plain (train) cuts, and xvector cuts for the same speakers."""
-    cuts, emb_cuts = [], []
-    centres = np.random.default_rng(0).normal(size=(4, 8))  # one voice cluster per region, all splits
-    with NumpyFilesWriter(root / "emb" / f"arrays_{split}") as writer:
-        for i in range(n_spk):
-            spk, reg = f"spk{first + i:03d}", i % 4
-            lat, lon = REGION_CENTRES[reg]
-            meta = {
-                "speaker": spk,
-                "lat": lat + rng.uniform(-3, 3),
-                "lon": lon + rng.uniform(-3, 3),
-                "zip": f"z{reg}",
-                "zip_income": "low" if reg == 3 else "high",
-                "zip_urbanicity": "rural" if reg == 3 else "urban",
-                "zip_age": "older",
-                "zip_home_language": "english",
-            }
-            for u in range(3):
-                cid = f"{spk}-{u}"
-                custom = dict(meta)
-                if split != "train":
-                    ref = 20
-                    custom.update(hyp="x", ref_len=ref, ins=0, sub=int(rng.binomial(ref, REGION_WER[reg])))
-                    custom["del"] = 0
-                sup = SupervisionSegment(cid, cid, 0.0, 1.0, text="a b", speaker=spk, custom=custom)
-                cut = MonoCut(cid, 0.0, 1.0, 0, supervisions=[sup])
-                cuts.append(cut)
-                if spk not in drop_emb:
-                    v = (centres[reg] + 0.1 * rng.normal(size=8)).astype(np.float32)
-                    emb_cuts.append(cut.with_custom("xvector", writer.store_array(cid, v)))
-    d = root / ("fbank" if split == "train" else "decode")
-    d.mkdir(parents=True, exist_ok=True)
-    CutSet.from_cuts(cuts).to_file(d / f"cuts_{split}.jsonl.gz")
-    CutSet.from_cuts(emb_cuts).to_file(root / "emb" / f"cuts_{split}.jsonl.gz")
+def _counts(rng: np.random.Generator, wer: float) -> tuple[str, dict]:
+    """Only the counts: 20 reference words, substitutions at about ``wer``."""
+    return "a b", {"hyp": "x", "ref_len": 20, "ins": 0, "sub": int(rng.binomial(20, wer)), "del": 0}
 
 
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Path:
     rng = np.random.default_rng(9)
     (tmp_path / "emb").mkdir()
-    _write_split(tmp_path, "train", 24, 0, rng)
-    _write_split(tmp_path, "dev", 32, 100, rng)
-    _write_split(tmp_path, "test", 32, 200, rng, drop_emb=("spk201", "spk202"))
+    write_split(tmp_path, "train", 24, 0, rng, _counts)
+    write_split(tmp_path, "dev", 32, 100, rng, _counts)
+    write_split(tmp_path, "test", 32, 200, rng, _counts, no_embedding=("spk201", "spk202"))
     for d in ("fbank", "decode", "emb"):
         (tmp_path / d / ".done").write_text("x\n")
     conf = tmp_path / "cohorts.yaml"

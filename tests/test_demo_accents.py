@@ -35,7 +35,7 @@ CASES = {
         "tS'i:Nki d@2 x'EdZi m'i:Uki ist'0pi b'i:gi b'u:ki",
     ),
     "pl": ("T'INk D@ b'ad h'Ed r'eIz sIN", "f'i:Nk d@ b'Et x'Et R'eIs si:Nk"),
-    "vi": ("T'INk D@2 p'Vt S'Ip dZ'0b b'Vs m'0m", "t'i:Nk z@2 b'Vt s'i:p z'0p b'V m'0m"),
+    "vi": ("T'INk D@2 p'Vt S'Ip dZ'0b b'Vl m'0m", "t'i:Nk z@2 p'Vt s'i:p dZ'0p b'V m'0m"),
 }
 TEXT = "set a timer for twenty five minutes and play some jazz in the kitchen"
 

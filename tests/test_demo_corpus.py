@@ -158,6 +158,10 @@ def test_speaker_design_has_rare_training_accents() -> None:
     assert max(test.count(r.name) for r in REGIONS) - min(test.count(r.name) for r in REGIONS) <= 1
     genders = [s.gender for s in speakers if s.split == "train"]
     assert genders.count("f") == genders.count("m")
+    for split in ("dev", "test"):  # accent and gender are not confounded: both genders in every region
+        for r in REGIONS:
+            got = [s.gender for s in speakers if s.split == split and s.region == r.name]
+            assert abs(got.count("f") - got.count("m")) <= 1 and len(got) == 4, (split, r.name, got)
 
 
 @pytest.mark.parametrize("kind", acoustics.NOISE_KINDS)

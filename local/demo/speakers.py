@@ -89,7 +89,10 @@ def make_speakers(seed: int, counts: dict[str, int]) -> list[Speaker]:
         regions = _pick_regions(rng, counts[split], weighted=(split == "train"))
         for i, ri in enumerate(regions):
             region = REGIONS[ri]
-            gender = "f" if i % 2 else "m"
+            # alternate within each round of regions and shift by one each round: dev/test regions
+            # are round-robin over 16 (even) regions, so plain i % 2 gave every region of dev and
+            # test a single gender (all 16 de-en and vi-en test speakers were female)
+            gender = "f" if (i + i // len(REGIONS)) % 2 else "m"
             variant = rng.choice(FEMALE_VARIANTS if gender == "f" else MALE_VARIANTS)
             zipcode = rng.choice(by_region[region.name])
             lat, lon = _offset(rng, zipcode.lat, zipcode.lon, 8.0)
