@@ -419,3 +419,24 @@ def test_cohort_input_starts_at_the_baseline_and_streams() -> None:
     assert [h.tokens(2) for h in same.hyps] == [h.tokens(2) for h in offline.hyps]
     with pytest.raises(FairstreamError, match="takes each utterance's cohort"):
         plain.decode(x, lens)
+
+
+def test_finetune_conf_continues_the_baselines_recipe(tmp_path: Path) -> None:
+    """The model block, augmentation and CTC weight come from the baseline run, not the template:
+    SpecAugment the baseline never saw made every fine-tuning worse, the control too."""
+    base = tmp_path / "base"
+    base.mkdir()
+    model = {"encoder": "lstm", "encoder_conf": {"hidden_dim": 16, "num_layers": 1}, "ctc_head": True}
+    (base / "config.yaml").write_text(
+        yaml.safe_dump({"model": model, "data": {"max_duration": 40, "spec_augment": {}}, "ctc_scale": 0.3})
+    )
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        yaml.safe_dump({"model": {"encoder": "conformer"}, "data": {"max_duration": 20}, "max_steps": 5})
+    )
+    out = tmp_path / "ft.yaml"
+    invoke(write_finetune_conf.main, "--model-from", base, "--set", "lr=1e-4", template, out)
+    conf = yaml.safe_load(out.read_text())
+    assert conf["model"] == model and conf["ctc_scale"] == 0.3 and conf["lr"] == 1e-4
+    # the template's batch, the baseline's augmentation
+    assert conf["data"] == {"max_duration": 20, "spec_augment": {}}
