@@ -51,7 +51,8 @@ mitigate_steps=100     # updates of every stage-8 fine-tuning
 cca_lambdas="0.05 0.2"  # compute-cost weights of the CCA Transformers of stage 9 (0.01 skipped nothing)
 cca_windows="8 8:4:6"   # sliding-window baselines of stage 9: W, or W:M:F (window W, no MHA in the top M
                         # layers, no FFN in the top F: statically pruned at about CCA's compute)
-cca_steps=200          # updates of every stage-9 variant from the plain Transformer (300 cost 4 more minutes)
+cca_steps=300          # updates of every stage-9 variant from the plain Transformer (lambda 0.2 saved 21% of the
+                       # compute after 200, 22% after 300 at +0.8% rel. WER, 2026-12-01)
 train_steps=           # updates of every stage-4 transducer and of stage 9's Transformer [config's; small: 450]
 sv_steps=              # updates of every stage-6 speaker embedder [config's; small: 100]
 multitalker_steps=     # updates of each stage-10 separator-transducer-segmenter [config's; small: 100]
