@@ -63,7 +63,12 @@ def test_a_stopped_pool_stops_its_jobs(tmp_path: Path, sig: signal.Signals) -> N
          "--job", "slow", f"sleep 2; touch {marker}"],
         cwd=REPO,
     )
-    time.sleep(1.0)
+    # signal once the job runs: earlier, a signal can land in the pool's start-up imports, where a
+    # library's broad except may swallow the KeyboardInterrupt (seen once on a cold clean clone)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "slow.log").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "slow.log").exists(), "the pool never started its job"
     pool.send_signal(sig)
     assert pool.wait(timeout=10) != 0
     time.sleep(2.0)
