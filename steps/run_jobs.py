@@ -74,6 +74,7 @@ def run_jobs(
         while todo or running:
             while todo and len(running) < num_jobs:
                 job = todo.popleft()
+                running.append(job)  # before it starts: an interrupt from here on stops it too
                 log.info("%s: started, %d thread(s), log %s", job.name, threads, job.log_path)
                 with open(job.log_path, "w") as out:
                     # own process group, so that stopping the pool stops the job's children too
@@ -82,7 +83,6 @@ def run_jobs(
                         start_new_session=True,
                     )
                 job.started = time.monotonic()
-                running.append(job)
             time.sleep(0.5)
             for job in [j for j in running if j.proc.poll() is not None]:
                 running.remove(job)
@@ -94,10 +94,11 @@ def run_jobs(
                     log.error("%s: failed (exit %d) after %.0f s; last lines of %s:\n%s",
                               job.name, job.proc.returncode, took, job.log_path, tail(job.log_path))
     finally:
-        for job in running:  # interrupted: no orphan keeps writing into a step's directory
+        started = [j for j in running if j.proc is not None]
+        for job in started:  # interrupted: no orphan keeps writing into a step's directory
             if job.proc.poll() is None:
                 os.killpg(job.proc.pid, signal.SIGTERM)
-        for job in running:
+        for job in started:
             job.proc.wait()
     return failed
 

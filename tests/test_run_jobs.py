@@ -57,18 +57,19 @@ def test_cli_exit_status_and_duplicate_names(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_stopped_pool_stops_its_jobs(tmp_path: Path, sig: signal.Signals) -> None:
     """Ctrl-C or a killed stage must not leave a job writing into a step's directory."""
-    marker = tmp_path / "late"
+    marker, started = tmp_path / "late", tmp_path / "started"
     pool = subprocess.Popen(
         [sys.executable, "-m", "steps.run_jobs", "--log-dir", str(tmp_path),
-         "--job", "slow", f"sleep 2; touch {marker}"],
+         "--job", "slow", f"touch {started}; sleep 2; touch {marker}"],
         cwd=REPO,
     )
     # signal once the job runs: earlier, a signal can land in the pool's start-up imports, where a
-    # library's broad except may swallow the KeyboardInterrupt (seen once on a cold clean clone)
+    # library's broad except may swallow the KeyboardInterrupt (seen on a cold clean clone)
     deadline = time.monotonic() + 30
-    while not (tmp_path / "slow.log").exists() and time.monotonic() < deadline:
+    while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert (tmp_path / "slow.log").exists(), "the pool never started its job"
+    assert started.exists(), "the pool never started its job"
+    time.sleep(0.2)
     pool.send_signal(sig)
     assert pool.wait(timeout=10) != 0
     time.sleep(2.0)
