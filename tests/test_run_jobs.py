@@ -62,6 +62,9 @@ def test_a_stopped_pool_stops_its_jobs(tmp_path: Path, sig: signal.Signals) -> N
         [sys.executable, "-m", "steps.run_jobs", "--log-dir", str(tmp_path),
          "--job", "slow", f"touch {started}; sleep 2; touch {marker}"],
         cwd=REPO,
+        # SIGINT as a terminal gives it: an ignored SIGINT is inherited (a background job's, or one
+        # something earlier in the full suite left ignored: there the pool never saw the Ctrl-C)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # signal once the job runs: earlier, a signal can land in the pool's start-up imports, where a
     # library's broad except may swallow the KeyboardInterrupt (seen on a cold clean clone)
