@@ -61,8 +61,8 @@ def run_system(decoder: Any, cuts: list, tokenizer: Any, num_features: int) -> d
 
 def run_sherpa(onnx_dir: Path, cuts: list) -> dict[str, Any] | None:
     """The export decoded by sherpa-onnx's own ``OnlineRecognizer`` (its kaldi-native-fbank features
-    from the audio, greedy search): hyps and wall time; None when sherpa-onnx is not installed or
-    the export is not in a sherpa layout."""
+    from the audio, greedy search): hyps and wall time; None when sherpa-onnx is not installed.
+    The export must be in the sherpa layout (the caller checks)."""
     try:
         rec = sherpa.recognizer(onnx_dir)
     except ImportError:

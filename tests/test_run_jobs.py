@@ -66,8 +66,7 @@ def test_a_stopped_pool_stops_its_jobs(tmp_path: Path, sig: signal.Signals) -> N
         # something earlier in the full suite left ignored: there the pool never saw the Ctrl-C)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    # signal once the job runs: earlier, a signal can land in the pool's start-up imports, where a
-    # library's broad except may swallow the KeyboardInterrupt (seen on a cold clean clone)
+    # signal once the job runs (not after a fixed delay): the pool then has a job to stop
     deadline = time.monotonic() + 30
     while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
