@@ -50,3 +50,12 @@ parse_options() {  # NARGS "$@": sets the options, then ARGS to the NARGS positi
 }
 
 q() { printf '%q ' "$@"; }  # a command line for steps.run_jobs --job NAME "$(q cmd args...)"
+
+in_order() {  # in_order "FIRST..." "ALL...": ALL, with those also in FIRST first (in FIRST's order), each once
+  local out=" " w
+  for w in $1 $2; do
+    [[ " $2 " == *" $w "* && "$out" != *" $w "* ]] && out+="$w "
+  done
+  out=${out# }
+  echo "${out% }"
+}

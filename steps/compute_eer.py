@@ -38,7 +38,7 @@ from steps.utils.cli import CONTEXT, step_main
     help="Cuts with the trial utterances' metadata.",
 )
 @click.option(
-    "--bootstrap", "n_boot", type=int, default=200, help="Bootstrap resamples over trials (0 = none)."
+    "--bootstrap", "n_boot", type=int, default=200, help="Bootstrap resamples over speakers (0 = none)."
 )
 @click.option("--seed", type=int, default=42, help="Bootstrap seed.")
 @click.option("--min-group-trials", type=int, default=10, help="Targets and non-targets a group needs.")

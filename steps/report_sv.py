@@ -28,8 +28,9 @@ from steps.utils.cli import CONTEXT, step_main
 @click.argument("report", type=click.Path(path_type=Path))
 @click.option("--names", default="", help="Comma-separated system names (default: parent directory names).")
 @click.option("--baseline", default="none", help="The system the others are compared with.")
-@click.option("--bootstrap", "n_boot", type=int, default=200, help="Paired bootstrap resamples over trials.")
+@click.option("--bootstrap", "n_boot", type=int, default=200, help="Paired speaker resamples.")
 @click.option("--seed", type=int, default=42, help="Bootstrap seed.")
+@click.option("--split", default="test", help="The split the trials come from (named in the report).")
 @click.option("--min-group-trials", type=int, default=10, help="Targets and non-targets a group needs.")
 @click.option("--figure-prefix", default="", help="Prefix of the figure link (e.g. 'results/' once copied).")
 @step_main
@@ -42,6 +43,7 @@ def main(
     seed: int,
     min_group_trials: int,
     figure_prefix: str,
+    split: str,
 ) -> None:
     """Compare the systems in EER_DIRS (compute_eer outputs) and write the markdown REPORT."""
     labels = [n for n in names.split(",") if n] or [d.resolve().parent.name for d in eer_dirs]
@@ -70,6 +72,7 @@ def main(
         "n_target": int(ref.is_target.sum()),
         "n_nontarget": int((~ref.is_target).sum()),
         "speakers": len({ref.meta[u].speaker for u in ref.enroll + ref.test}),
+        "split": split,
         "unknown": max(c["unknown_utterance"] for c in counts.values()),
         "missing": max(c["missing_score"] for c in counts.values()),
     }

@@ -172,3 +172,16 @@ def test_noise_is_mixed_at_the_requested_snr(kind: str) -> None:
     y = acoustics.add_noise(x, noise, 10.0)
     snr = 10 * np.log10(np.mean(x**2) / np.mean((y - x) ** 2))
     assert abs(snr - 10.0) < 1e-6
+
+
+def test_verification_speakers_are_their_own_and_leave_the_others_as_they_were() -> None:
+    """The "sv" split draws after the others: adding it changes no train/dev/test speaker, and its
+    speakers are new, spread evenly over the regions, with both genders in each."""
+    base = make_speakers(42, {"train": 48, "dev": 16, "test": 16})
+    more = make_speakers(42, {"train": 48, "dev": 16, "test": 16, "sv": 64})
+    assert more[: len(base)] == base
+    sv = [s for s in more if s.split == "sv"]
+    assert len(sv) == 64 and not {s.id for s in sv} & {s.id for s in base}
+    for r in REGIONS:
+        got = [s.gender for s in sv if s.region == r.name]
+        assert len(got) == 4 and got.count("f") == 2, (r.name, got)

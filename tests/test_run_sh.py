@@ -50,6 +50,22 @@ def test_unknown_option_is_one_line() -> None:
         assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and proc.stderr.startswith("ERROR:")
 
 
+def test_in_order_starts_the_listed_first() -> None:
+    """Stage 4's --order: the listed architectures first (in that order), the others after, each once."""
+    lib = REPO / "stages/lib.sh"
+
+    def in_order(first: str, all_: str) -> str:
+        cmd = f'set -euo pipefail; . {lib}; in_order "$1" "$2"'
+        return subprocess.run(["bash", "-c", cmd, "x", first, all_], capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
+
+    assert in_order("transformer conformer lstm", "lstm transformer") == "transformer lstm"
+    assert in_order("c a", "a b c d") == "c a b d"
+    assert in_order("", "a b") == "a b"
+    assert in_order("x a a", "a b") == "a b"
+    assert in_order("a", "") == ""
+
+
 def test_tiny_run_to_stage_3_then_noop(tmp_path: Path) -> None:
     data = tmp_path / "data"
     proc = _run("--size", "tiny", "--stop-stage", "3", "--data-dir", str(data), "--seed", "3")

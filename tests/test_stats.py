@@ -12,12 +12,12 @@ from steps.utils import FairstreamError
 from steps.utils.stats import (
     MIN_REPLICATES,
     group_ratio_difference,
+    pair_cluster_indices,
     paired_ratio_difference,
     percentile_interval,
     ratio_interval,
     resample_counts,
     stratified_counts,
-    stratified_indices,
     unit_totals,
 )
 
@@ -44,9 +44,21 @@ def test_stratified_counts_keep_every_stratum_at_its_size() -> None:
     m = stratified_counts(strata, 200, seed=3)
     for k in (0, 1, 2):
         assert (m[:, strata == k].sum(axis=1) == (strata == k).sum()).all()
-    rng = np.random.default_rng(5)
-    idx = stratified_indices(rng, [np.array([0, 1, 2]), np.array([3, 4])])
-    assert set(idx[:3]) <= {0, 1, 2} and set(idx[3:]) <= {3, 4} and len(idx) == 5
+
+
+def test_pair_cluster_resample_equals_trials_among_drawn_copies() -> None:
+    """Brute force: list the drawn speaker copies, then every trial once per (copy of its enroll
+    speaker, copy of its test speaker) pair, or once per copy for a within-speaker trial."""
+    a = np.array([0, 0, 1, 2, 2, 3, 1, 0])
+    b = np.array([0, 1, 1, 2, 3, 3, 2, 3])
+    for seed in range(20):
+        idx = pair_cluster_indices(np.random.default_rng(seed), a, b)
+        drawn = np.random.default_rng(seed).integers(0, 4, 4)
+        copies = [int((drawn == u).sum()) for u in range(4)]
+        want = []
+        for t, (x, y) in enumerate(zip(a, b, strict=True)):
+            want += [t] * (copies[x] if x == y else copies[x] * copies[y])
+        assert sorted(idx.tolist()) == want
 
 
 def test_ratio_interval_equals_explicit_speaker_resamples() -> None:

@@ -30,7 +30,7 @@ from .speakers import Speaker, make_speakers
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "dev", "test")
+SPLITS = ("train", "dev", "test")  # every size has these; "sv" (verification only) when sv_speakers > 0
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ class DemoConf:
     train_utts: int  # utterances per speaker
     dev_utts: int
     test_utts: int
+    # speakers of their own for speaker verification (stage 6): per-country EERs need many more
+    # speakers, and target trials many more utterances per speaker, than the ASR test set has
+    sv_speakers: int = 0
+    sv_utts: int = 0
     seed: int = 42
     min_words: int = 3
     max_words: int = 18
@@ -52,6 +56,11 @@ class DemoConf:
     # a worker process pays ~2 s of imports (lhotse, scipy) and synthesises a speaker's 8
     # utterances in ~0.15 s: 4 speakers per shard spent 85% of stage 1 starting processes
     speakers_per_shard: int = 32
+
+
+def corpus_splits(conf: DemoConf) -> tuple[str, ...]:
+    """The splits ``conf`` makes, in the order their speakers are drawn."""
+    return SPLITS + (("sv",) if conf.sv_speakers > 0 else ())
 
 
 @dataclass(frozen=True)
@@ -170,7 +179,7 @@ def build_demo_corpus(
     conf: DemoConf, write_dir: Path, final_dir: Path, num_jobs: int = 2
 ) -> dict[str, tuple[RecordingSet, SupervisionSet, CutSet]]:
     """Synthesise the corpus into ``write_dir``; returns manifests per split."""
-    counts = {s: getattr(conf, f"{s}_speakers") for s in SPLITS}
+    counts = {s: getattr(conf, f"{s}_speakers") for s in corpus_splits(conf)}
     speakers = make_speakers(conf.seed, counts)
     k = conf.speakers_per_shard
     jobs = [
@@ -185,6 +194,6 @@ def build_demo_corpus(
         ):
             rows.extend(shard_rows)
     out = {}
-    for split in SPLITS:
+    for split in corpus_splits(conf):
         out[split] = _manifests([r for r in rows if r["split"] == split], conf.sample_rate)
     return out

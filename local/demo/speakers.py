@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 from .geography import REGIONS, ZipCode, _offset, make_zip_codes
 
 MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8")
 # Variants with a "breath" setting (f2, f3, f5, ...) add noise that is not reproducible across
-# processes, so they are left out: the corpus must be byte-identical for a given seed.
-FEMALE_VARIANTS = ("f1", "f4", "Andrea", "belinda", "linda", "steph", "anika")
+# processes, so they are left out: the corpus must be byte-identical for a given seed. "anika"
+# (breathy: voicing 30, pitch base 200-300 Hz), "Andrea" (200-265 Hz) and "steph" are left out too:
+# the LSTM + LM baseline of 2026-12-01 made 20.0%, 14.4% and 14.6% errors on their dev + test
+# speakers against 3.7-9.7% for f1, f4 and linda and 2.4-8.4% for the male variants (a cohort
+# effect of the synthesiser, not of anyone's accent); without the first two, steph was still the
+# worst variant at about 12%.
+FEMALE_VARIANTS = ("f1", "f4", "belinda", "linda")
+# espeak pitch (0-100) of each gender. Female 55-85 put the top quarter of female speakers at 16.9%
+# WER against 9.0% for 50-59 (same run), so the female range starts lower.
+PITCH = {"f": (45, 75), "m": (20, 50)}
 
 
 @dataclass(frozen=True)
@@ -68,25 +77,39 @@ def _pick_regions(rng: random.Random, n: int, weighted: bool) -> list[int]:
     return base + rng.choices(range(k), weights=weights, k=n - len(base))
 
 
+def _pick_zip(rng: random.Random, zips: list[ZipCode], split: str, seen: Counter[tuple[str, str]]) -> ZipCode:
+    """Training speakers live in a random zip code of their region; dev/test speakers go round
+    the region's zip codes in turn, so every region is evaluated on the same mix of its zips (a
+    random draw put 0-5 of a region's 8 test speakers in noisy rural zips, which moved its WER
+    more than its accent did)."""
+    if split == "train":
+        return rng.choice(zips)
+    key = (split, zips[0].region)
+    seen[key] += 1
+    return zips[(seen[key] - 1) % len(zips)]
+
+
 def l2_strength(seed: int, speaker_id: str) -> float:
-    """How strongly an L2 speaker's first language shows, in [0.2, 0.7].
+    """How strongly an L2 speaker's first language shows, in [0.6, 1.0].
 
     Drawn from its own generator so that adding it left every other speaker draw, and so every
     native-English speaker's audio, as it was."""
-    return round(random.Random(f"l2-strength-{seed}-{speaker_id}").uniform(0.2, 0.7), 3)
+    return round(random.Random(f"l2-strength-{seed}-{speaker_id}").uniform(0.6, 1.0), 3)
 
 
 def make_speakers(seed: int, counts: dict[str, int]) -> list[Speaker]:
-    """Speakers for each split (disjoint by construction), deterministic given ``seed``."""
+    """Speakers for each split of ``counts`` in its order (disjoint by construction), deterministic
+    given ``seed``; a split added at the end leaves the speakers of the splits before it as they were."""
     rng = random.Random(f"speakers-{seed}")
     zips = make_zip_codes(seed)
     by_region: dict[str, list[ZipCode]] = {}
     for z in zips:
         by_region.setdefault(z.region, []).append(z)
     speakers: list[Speaker] = []
+    seen: Counter[tuple[str, str]] = Counter()  # speakers so far per (split, region)
     n = 0
-    for split in ("train", "dev", "test"):
-        regions = _pick_regions(rng, counts[split], weighted=(split == "train"))
+    for split, count in counts.items():
+        regions = _pick_regions(rng, count, weighted=(split == "train"))
         for i, ri in enumerate(regions):
             region = REGIONS[ri]
             # alternate within each round of regions and shift by one each round: dev/test regions
@@ -94,7 +117,7 @@ def make_speakers(seed: int, counts: dict[str, int]) -> list[Speaker]:
             # test a single gender (all 16 de-en and vi-en test speakers were female)
             gender = "f" if (i + i // len(REGIONS)) % 2 else "m"
             variant = rng.choice(FEMALE_VARIANTS if gender == "f" else MALE_VARIANTS)
-            zipcode = rng.choice(by_region[region.name])
+            zipcode = _pick_zip(rng, by_region[region.name], split, seen)
             lat, lon = _offset(rng, zipcode.lat, zipcode.lon, 8.0)
             n += 1
             sid = f"s{n:04d}"
@@ -109,7 +132,7 @@ def make_speakers(seed: int, counts: dict[str, int]) -> list[Speaker]:
                     voice=f"{region.voice}+{variant}",
                     l1=region.l1,
                     l2_strength=l2_strength(seed, sid) if region.l1 else 0.0,
-                    pitch=rng.randint(55, 85) if gender == "f" else rng.randint(20, 50),
+                    pitch=rng.randint(*PITCH[gender]),
                     pitch_range=rng.randint(30, 80),
                     rate=rng.randint(145, 195),
                     vtlp=round(rng.uniform(0.88, 1.12), 3),

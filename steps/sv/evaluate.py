@@ -1,9 +1,11 @@
 """Evaluation of one or more systems on one trial list: metrics by group, fairness, bootstrap.
 
-Bootstrap intervals resample *trials* with replacement (targets and non-targets separately, so
-every replicate has both) and reuse the same resampled trials for every system, so the
-confidence interval of a relative change between systems is a paired one.  A replicate in which
-a group has no target or no non-target trial leaves that group out of that replicate.
+Bootstrap intervals resample *speakers* with replacement: a drawn speaker brings every trial it
+takes part in (``pair_cluster_indices``), because trials of one speaker are not independent (a
+trial resample gave intervals several times too narrow for per-group EERs resting on few
+speakers).  Every system is scored on the same resampled trials, so the confidence interval of a
+relative change between systems is a paired one.  A replicate in which a group has no target or
+no non-target trial leaves that group out of that replicate.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from steps.utils import FairstreamError, derive_seed
-from steps.utils.stats import percentile_interval, stratified_indices
+from steps.utils.stats import pair_cluster_indices, percentile_interval
 
 from .groups import ATTRIBUTES, UttMeta, fairness, group_masks, group_metrics
 from .metrics import check_scores, eer, summary
@@ -149,22 +151,29 @@ def bootstrap(
     min_group_trials: int = 10,
 ) -> dict[str, Any]:
     """95% percentile intervals of the headline numbers per system and of relative changes
-    against ``baseline``, from ``n`` paired trial resamples."""
+    against ``baseline``, from ``n`` paired speaker resamples."""
     if n <= 0:
         return {}
     rng = np.random.default_rng(derive_seed(seed, "sv-bootstrap"))
     y = st.is_target
-    tgt, non = np.flatnonzero(y), np.flatnonzero(~y)
+    code: dict[str, int] = {}
+    spk_e, spk_t = (
+        np.array([code.setdefault(st.meta[u].speaker, len(code)) for u in side], dtype=np.int64)
+        for side in (st.enroll, st.test)
+    )
     masks = {a: _big_enough(st, st.masks(a), min_group_trials) for a in ("gender", "country")}
     draws: dict[str, dict[str, list[float]]] = {s: {k: [] for k in HEADLINE} for s in systems}
     for _ in tqdm(range(n), desc="bootstrap", unit="rep", leave=False):
-        idx = stratified_indices(rng, [tgt, non])
+        idx = pair_cluster_indices(rng, spk_e, spk_t)
+        if not y[idx].any() or y[idx].all():
+            continue  # no EER without both kinds (a few drawn speakers only); not a replicate
         m = {a: {g: v[idx] for g, v in d.items()} for a, d in masks.items()}
         for name, sc in systems.items():
             h = _headline(sc[idx], y[idx], m)
             for k in HEADLINE:
                 draws[name][k].append(h[k])
-    out: dict[str, Any] = {"replicates": n, "systems": {}, "relative_change": {}}
+    used = len(next(iter(draws.values()))["eer"])
+    out: dict[str, Any] = {"replicates": used, "units": "speakers", "systems": {}, "relative_change": {}}
     for name, d in draws.items():
         out["systems"][name] = {k: percentile_interval(v) for k, v in d.items()}
         if baseline is not None and name != baseline:

@@ -70,9 +70,16 @@ def stratified_counts(strata: Sequence[int] | np.ndarray, replicates: int, seed:
     return counts
 
 
-def stratified_indices(rng: np.random.Generator, strata: Sequence[np.ndarray]) -> np.ndarray:
-    """One stratified resample: each stratum's indices drawn with replacement to its own size."""
-    return np.concatenate([rng.choice(s, len(s)) for s in strata])
+def pair_cluster_indices(rng: np.random.Generator, unit_a: np.ndarray, unit_b: np.ndarray) -> np.ndarray:
+    """One cluster resample of pair trials whose sides belong to units (speakers, codes 0..U-1).
+
+    The U units are drawn with replacement; a trial between units a != b is then repeated
+    count(a) * count(b) times and a trial within unit a count(a) times, so a replicate holds every
+    trial among the drawn copies and, on average, as many trials as the original."""
+    n_units = int(max(unit_a.max(), unit_b.max())) + 1
+    counts = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
+    reps = np.where(unit_a == unit_b, counts[unit_a], counts[unit_a] * counts[unit_b])
+    return np.repeat(np.arange(len(unit_a)), reps)
 
 
 def unit_totals(
