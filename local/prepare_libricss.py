@@ -47,9 +47,9 @@ from lhotse.cut import Cut
 from lhotse.supervision import SupervisionSegment
 from tqdm import tqdm
 
-from local.make_sessions import MAX_TALKERS
 from local.session_corpora import finish_split, open_recording, session_cut
 from steps.data.features import FbankConf
+from steps.multitalker.turns import MAX_TALKERS
 from steps.utils import FairstreamError, stage_output, write_json_atomic
 from steps.utils.cli import CONTEXT, step_main
 from steps.utils.config import load_dataclass, to_dict

@@ -15,21 +15,22 @@ from lhotse import CutSet, load_manifest
 
 from local import make_sessions
 from local.make_sessions import (
-    TRAIN_CONF,
     Acoustics,
-    PlannedTurn,
-    SessionConf,
     acoustics_rng,
-    build_sessions,
-    plan_session,
     render_session,
     render_split,
-    session_info,
-    speaker_pools,
     speech_mask,
-    to_mixed_cut,
 )
 from local.make_sessions import main as make_sessions_main
+from local.session_plan import (
+    TRAIN_CONF,
+    PlannedTurn,
+    SessionConf,
+    build_sessions,
+    plan_session,
+    speaker_pools,
+    to_mixed_cut,
+)
 from steps.data.features import FbankConf, _extractor
 from steps.data.text import normalize_text
 from steps.data.tokenizer import Tokenizer
@@ -41,7 +42,7 @@ from steps.multitalker.targets import (
     make_targets,
     num_encoder_frames,
 )
-from steps.multitalker.turns import Turn, max_concurrent, overlap_stats, spans, turns_from_cut
+from steps.multitalker.turns import Turn, max_concurrent, overlap_stats, session_info, spans, turns_from_cut
 from steps.utils import FairstreamError, StageDir
 from tests.conftest import run_step
 

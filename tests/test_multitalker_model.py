@@ -10,7 +10,8 @@ import pytest
 import torch
 from lhotse import CutSet, load_manifest
 
-from local.make_sessions import TRAIN_CONF, build_sessions, render_split
+from local.make_sessions import render_split
+from local.session_plan import TRAIN_CONF, build_sessions
 from steps.data.features import FbankConf
 from steps.data.tokenizer import Tokenizer
 from steps.multitalker.model import SeparatorConf, SeparatorTransducer, token_ref_frames, turn_latency_penalty
