@@ -93,3 +93,24 @@ def test_group_masks_need_both_sides_in_group_and_fairness() -> None:
     assert f["gender_gap"] == pytest.approx(0.06)
     assert f["country_std"] == pytest.approx(0.05)
     assert f["accent_std"] is None
+
+
+def test_report_says_when_a_spread_lies_outside_its_interval() -> None:
+    """Speaker resampling inflates a spread of group EERs, so its interval can sit above the
+    estimate: the report must say so (and only then)."""
+    from steps.reports.sv import render
+
+    def system(std: float) -> dict:
+        overall = {"eer": 0.1, "mindcf_0.01": 0.9, "mindcf_0.05": 0.6}
+        fairness = {"gender_gap": 0.02, "country_std": std, "accent_std": 0.01}
+        return {"overall": overall, "groups": {}, "fairness": fairness}
+
+    info = {"n_target": 10, "n_nontarget": 30, "speakers": 8, "unknown": 0, "missing": 0, "split": "sv"}
+
+    def text(std_ci: list[float]) -> str:
+        boot = {"units": "speakers", "replicates": 5, "systems": {"none": {"country_std": std_ci}}}
+        return render({"none": system(0.01)}, boot, "none", "det.png", info)
+
+    assert "outside its own interval for: none country std" in text([0.011, 0.03])
+    assert "outside its own interval" not in text([0.005, 0.03])
+    assert "(8 sv speakers)" in text([0.005, 0.03])

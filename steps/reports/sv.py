@@ -70,6 +70,20 @@ def render(
             f"| {_pct(f['country_std'])}{_ci_pct(ci.get('country_std'))} | {_pct(f['accent_std'])} |"
         )
     lines.append("")
+    outside = [
+        f"{n} {k.replace('_', ' ')}"
+        for n in names
+        for k in ("gender_gap", "country_std")
+        if _outside(results[n]["fairness"][k], bs.get(n, {}).get(k))
+    ]
+    if outside:
+        lines.append(
+            f"The estimate lies outside its own interval for: {', '.join(outside)}. A spread of group "
+            "EERs grows when speakers are resampled (a drawn-twice speaker pulls its group's EER away "
+            "from the others), so these intervals sit above the estimate; the claims below use the "
+            "paired relative change between systems, on which both share that bias."
+        )
+        lines.append("")
     verdicts = []
     for n in names[1:]:
         lines.append(f"Relative change of **{n}** against **{baseline}** (negative = better):")
@@ -118,6 +132,10 @@ def claims(results: dict[str, dict[str, Any]], boot: dict[str, Any], baseline: s
                 )
             )
     return out
+
+
+def _outside(value: float | None, ci: list[float] | None) -> bool:
+    return value is not None and bool(ci) and not ci[0] <= value <= ci[1]
 
 
 def _held(rel: float | None, ci: list[float] | None) -> str:
