@@ -403,8 +403,9 @@ def verdict(result: Mapping[str, Any]) -> str:
         )
     chosen = claims(result)
     at_choice = (
-        f"At the λ chosen on dev ({result['choice']['lambda']:g}) it **{chosen[0].verdict()}** (judged "
-        "with intervals: the max falls significantly and overall WER does not rise significantly). "
+        f"At the λ chosen on dev ({result['choice']['lambda']:g}) the claim is **{chosen[0].verdict()}** "
+        "(the rule: it holds when the max falls significantly and overall WER does not rise "
+        "significantly). "
         if chosen
         else ""
     )

@@ -4,9 +4,10 @@
 replacement; a replicate that is undefined (no word or trial of a group in that resample) is
 dropped, and fewer than :data:`MIN_REPLICATES` defined replicates give no interval.  WERs resample
 **speakers** (a speaker's utterances share a voice and are correlated, so resampling utterances
-gives intervals that are too narrow); EERs resample trials, targets and non-targets separately
-(stratified).  A comparison of two systems is paired: one resample serves both, over the same
-units, and different unit sets are refused rather than silently intersected.
+gives intervals that are too narrow), and so do EERs: a drawn speaker brings every trial it takes
+part in (:func:`pair_cluster_indices`).  A comparison of two systems is paired: one resample
+serves both, over the same units, and different unit sets are refused rather than silently
+intersected.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ LEVEL = 0.95
 MIN_REPLICATES = 10
 RULE = (
     "Intervals: 95% percentile bootstrap; WERs resample speakers (1000 resamples unless stated), "
-    "EERs resample target and non-target trials separately; comparisons are paired (the same "
-    "resample for both systems); a resample in which a group has no words or trials is dropped."
+    "EERs resample speakers too (a drawn speaker brings all its trials); comparisons are paired (the "
+    "same resample for both systems); a resample in which a group has no words or trials is dropped."
 )
 
 
