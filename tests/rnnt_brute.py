@@ -18,7 +18,7 @@ BLANK = 0
 # ---------------------------------------------------------------------------------------------
 
 
-def grads(output: Tensor, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+def reference_grads(output: Tensor, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     """d output / d inputs, zeros for inputs the output does not depend on."""
     return torch.autograd.grad(output, inputs, allow_unused=True, materialize_grads=True)
 
