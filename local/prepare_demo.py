@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from local.demo.corpus import DemoConf, build_demo_corpus, corpus_splits
+from local.demo.corpus import DemoConf, build_demo_corpus, speaker_counts
 from local.demo.speakers import make_speakers
 from steps.data.manifests import summarise, write_split
 from steps.utils import FairstreamError, stage_output, write_json_atomic
@@ -42,7 +42,7 @@ def main(out_dir: Path, conf: Path, size: str, seed: int, num_jobs: int, force: 
     with stage_output(out_dir, {"corpus": "demo", "size": size, **to_dict(cfg)}, force) as out:
         manifests = build_demo_corpus(cfg, out.path, out.out, num_jobs)
         stats = {}
-        for split in corpus_splits(cfg):
+        for split in speaker_counts(cfg):
             write_split(out.path, split, *manifests[split])
             stats[split] = summarise(manifests[split][2])
             log.info(
@@ -52,7 +52,7 @@ def main(out_dir: Path, conf: Path, size: str, seed: int, num_jobs: int, force: 
                 stats[split]["utterances"],
                 stats[split]["hours"],
             )
-        speakers = make_speakers(cfg.seed, {s: getattr(cfg, f"{s}_speakers") for s in corpus_splits(cfg)})
+        speakers = make_speakers(cfg.seed, speaker_counts(cfg))
         with open(out.path / "speakers.jsonl", "w") as f:
             for s in speakers:
                 row = {"split": s.split, **s.metadata(), "voice": s.voice, "l1": s.l1}

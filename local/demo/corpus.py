@@ -58,9 +58,10 @@ class DemoConf:
     speakers_per_shard: int = 32
 
 
-def corpus_splits(conf: DemoConf) -> tuple[str, ...]:
-    """The splits ``conf`` makes, in the order their speakers are drawn."""
-    return SPLITS + (("sv",) if conf.sv_speakers > 0 else ())
+def speaker_counts(conf: DemoConf) -> dict[str, int]:
+    """Speakers of each split ``conf`` makes, in the order they are drawn (``make_speakers``)."""
+    splits = SPLITS + (("sv",) if conf.sv_speakers > 0 else ())
+    return {s: getattr(conf, f"{s}_speakers") for s in splits}
 
 
 @dataclass(frozen=True)
@@ -179,8 +180,7 @@ def build_demo_corpus(
     conf: DemoConf, write_dir: Path, final_dir: Path, num_jobs: int = 2
 ) -> dict[str, tuple[RecordingSet, SupervisionSet, CutSet]]:
     """Synthesise the corpus into ``write_dir``; returns manifests per split."""
-    counts = {s: getattr(conf, f"{s}_speakers") for s in corpus_splits(conf)}
-    speakers = make_speakers(conf.seed, counts)
+    speakers = make_speakers(conf.seed, speaker_counts(conf))
     k = conf.speakers_per_shard
     jobs = [
         ShardJob(tuple(speakers[i : i + k]), conf, write_dir, final_dir)
@@ -194,6 +194,6 @@ def build_demo_corpus(
         ):
             rows.extend(shard_rows)
     out = {}
-    for split in corpus_splits(conf):
+    for split in speaker_counts(conf):
         out[split] = _manifests([r for r in rows if r["split"] == split], conf.sample_rate)
     return out
