@@ -10,7 +10,11 @@ once, and each channel's ``<sot> … <eot>`` groups become turns timed by their 
 (MT-RNN-T, ``task_conf: {turn_tokens: false}``) has no turn boundaries of its own: a pause of
 ``--turn-gap`` seconds or more between two tokens emitted on a channel starts a new turn; without
 ``--turn-gap`` the gap is tuned on the first split (``dev``) for the best channel turn-count
-accuracy, which favours the baseline on that split, and then kept for the others.
+accuracy, which favours the baseline on that split, and then kept for the others.  A separator
+with turn tokens gets the same one dev-tuned setting: ``--turn-bonus`` nats added to the
+``<sot>``/``<eot>`` logits in the search (the encoder runs once; the search is repeated per
+candidate).  Without it a model that learned turn tokens from short training mixtures closes
+few turns in long sessions.
 Diarization-segmented output: one speaker
 embedding per decoded turn (the speaker-verification extractor on the turn's span of the
 mixture), agglomerative clustering per session (cosine threshold ``--cluster-threshold``), and
@@ -41,7 +45,7 @@ from tqdm import tqdm
 from steps.multitalker.diarization import corpus_der, label_turns, write_rttm
 from steps.multitalker.metrics import MAX_MATCH_DISTANCE, score_sessions, turn_count_accuracy
 from steps.multitalker.model import SeparatorTransducer
-from steps.multitalker.targets import parse_channels
+from steps.multitalker.targets import EOT_ID, SOT_ID, parse_channels
 from steps.multitalker.turns import Turn, turns_from_cut
 from steps.multitalker.vad import energy_vad
 from steps.nnet.loading import load_model
@@ -62,11 +66,9 @@ FRAME_SHIFT = 0.01  # fbank frame shift (s)
 
 
 @torch.inference_mode()
-def decode_session(
-    model: Transducer, feats: torch.Tensor, chunk_frames: int, max_sym: int = 3
-) -> tuple[list[list[int]], list[list[int]]]:
-    """Tokens and emission frames of every output channel for one (T, F) input, streamed in
-    chunks: the separator's channels, or the single channel of a plain transducer."""
+def encode_session(model: Transducer, feats: torch.Tensor, chunk_frames: int) -> list[torch.Tensor]:
+    """Encoder frames (1, T', D) of every output channel for one (T, F) input, streamed in chunks:
+    the separator's channels, or the single channel of a plain transducer."""
     if isinstance(model, SeparatorTransducer):
         n, enc_state = model.num_channels, model.init_channel_state(1)
         step, flush = model.stream_channels, model.flush_channels
@@ -80,25 +82,51 @@ def decode_session(
         def flush(st: Any) -> list[torch.Tensor]:
             return [model.encoder.flush(st)]
 
-    searches = [GreedySearch(model, max_sym) for _ in range(n)]
-    states = [s.init(1) for s in searches]
+    pieces: list[list[torch.Tensor]] = [[] for _ in range(n)]
     x = feats.unsqueeze(0)
     for i in range(0, x.size(1), chunk_frames):
         outs, enc_state = step(x[:, i : i + chunk_frames], enc_state)
-        for search, st, enc in zip(searches, states, outs, strict=True):
-            if enc.size(1):
-                search.advance(enc, [enc.size(1)], st)
-    for search, st, enc in zip(searches, states, flush(enc_state), strict=True):
+        for acc, enc in zip(pieces, outs, strict=True):
+            acc.append(enc)
+    for acc, enc in zip(pieces, flush(enc_state), strict=True):
+        acc.append(enc)
+    return [torch.cat(acc, dim=1) for acc in pieces]
+
+
+@torch.inference_mode()
+def search_channels(
+    model: Transducer,
+    encs: Sequence[torch.Tensor],
+    max_sym: int = 3,
+    token_bonus: Mapping[int, float] | None = None,
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Tokens and emission frames of each channel's greedy search.  The search consumes all of a
+    channel's frames at once, which gives what chunk-by-chunk streaming gives (steps/nnet/search.py),
+    so a cached encoder output can be searched again with another ``token_bonus``."""
+    tokens, frames = [], []
+    for enc in encs:
+        search = GreedySearch(model, max_sym, token_bonus=token_bonus)
+        st = search.init(1)
         if enc.size(1):
             search.advance(enc, [enc.size(1)], st)
-    ctx = model.predictor.context_size
-    best = [search.best(st[0]) for search, st in zip(searches, states, strict=True)]
-    return [h.tokens(ctx) for h in best], [h.frames for h in best]
+        best = search.best(st[0])
+        tokens.append(best.tokens(search.context_size))
+        frames.append(best.frames)
+    return tokens, frames
 
 
-def decode_vad_segments(
-    model: Transducer, feats: torch.Tensor, chunk_frames: int, decode: Any
-) -> list[Turn]:
+def decode_session(
+    model: Transducer,
+    feats: torch.Tensor,
+    chunk_frames: int,
+    max_sym: int = 3,
+    token_bonus: Mapping[int, float] | None = None,
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Tokens and emission frames of every output channel for one (T, F) input, streamed."""  # fmt: skip
+    return search_channels(model, encode_session(model, feats, chunk_frames), max_sym, token_bonus)
+
+
+def decode_vad_segments(model: Transducer, feats: torch.Tensor, chunk_frames: int, decode: Any) -> list[Turn]:
     """The single-talker baseline: energy-VAD segments of the mixture, each streamed through a
     plain transducer; every non-empty segment is a turn on channel 0, timed by the VAD."""
     turns = []
@@ -112,6 +140,26 @@ def decode_vad_segments(
 
 
 GAP_GRID = tuple(round(0.2 * k, 1) for k in range(1, 16))  # candidate turn gaps, 0.2-3.0 s
+BONUS_GRID = tuple(0.5 * k for k in range(9))  # candidate <sot>/<eot> logit bonuses, 0-4 nats
+
+
+def tune_on_dev(
+    grid: Sequence[float],
+    turns_for: Callable[[float], Mapping[str, Sequence[Turn]]],
+    refs: Mapping[str, Sequence[Turn]],
+) -> float:
+    """The grid value whose decoded turns have the best channel turn-count accuracy on these
+    sessions; ties go to the smaller mean |turn-count difference|, then to the smaller value."""
+    best: tuple[float, float, float] | None = None
+    for value in sorted(grid):
+        hyps = turns_for(value)
+        tc = turn_count_accuracy([(refs[k], hyps[k]) for k in refs])
+        key = (float(tc["channel_accuracy"]), -float(tc["mean_abs_turn_diff"]))
+        if best is None or key > best[:2]:
+            best = (*key, value)
+    if best is None:
+        raise FairstreamError("no candidate values to tune")
+    return best[2]
 
 
 def tune_turn_gap(
@@ -121,17 +169,41 @@ def tune_turn_gap(
     frame_stride: float,
     grid: Sequence[float] = GAP_GRID,
 ) -> float:
-    """The turn gap of a model without turn tokens (steps/multitalker/targets.py ``gap_turns``)
-    with the best channel turn-count accuracy on these sessions (ties: the shortest gap)."""
-    best: tuple[float, float] | None = None
-    for g in sorted(grid):
-        pairs = [(refs[k], parse_channels(*raw[k], decode, frame_stride=frame_stride, gap=g)) for k in raw]
-        acc = float(turn_count_accuracy(pairs)["channel_accuracy"])
-        if best is None or acc > best[0] + 1e-12:
-            best = (acc, g)
-    if best is None:
-        raise FairstreamError("no candidate turn gaps")
-    return best[1]
+    """The turn gap of a model without turn tokens (steps/multitalker/targets.py ``gap_turns``),
+    chosen by :func:`tune_on_dev`."""
+    return tune_on_dev(
+        grid,
+        lambda g: {k: parse_channels(*raw[k], decode, frame_stride=frame_stride, gap=g) for k in raw},
+        refs,
+    )
+
+
+def bonus_of(value: float) -> dict[int, float]:
+    """The search's token bonus for a ``<sot>``/``<eot>`` bonus of ``value`` nats."""
+    return {SOT_ID: value, EOT_ID: value}
+
+
+def tune_turn_bonus(
+    model: Transducer,
+    encs: Mapping[str, Sequence[torch.Tensor]],
+    refs: Mapping[str, Sequence[Turn]],
+    decode: Callable[[list[int]], str],
+    frame_stride: float,
+    grid: Sequence[float] = BONUS_GRID,
+) -> float:
+    """The ``<sot>``/``<eot>`` logit bonus of a model with turn tokens, chosen by
+    :func:`tune_on_dev` on cached encoder outputs (the MT-RNN-T baseline tunes its turn gap the
+    same way, so each system gets one dev-tuned turn setting)."""
+
+    def turns_for(b: float) -> dict[str, list[Turn]]:
+        return {
+            k: parse_channels(
+                *search_channels(model, e, token_bonus=bonus_of(b)), decode, frame_stride=frame_stride
+            )
+            for k, e in encs.items()
+        }
+
+    return tune_on_dev(grid, turns_for, refs)
 
 
 def embed_turns(extractor: Any, feats: np.ndarray, turns: list[Turn]) -> np.ndarray:
@@ -144,6 +216,24 @@ def embed_turns(extractor: Any, feats: np.ndarray, turns: list[Turn]) -> np.ndar
         b = min(len(feats), max(a + 1, int(np.ceil(t.end / FRAME_SHIFT))))
         out.append(embed_features(extractor, feats[a:b]))
     return np.stack(out) if out else np.zeros((0, 1), dtype=np.float32)
+
+
+def turns_from(
+    separator: bool,
+    turn_tokens: bool,
+    bonus: float | None,
+    bonus_from: str | None,
+    gap: float | None,
+    gap_from: str | None,
+) -> str:
+    """How a system's turns were found, for the report."""  # fmt: skip
+    if not separator:
+        return "energy VAD"
+    if turn_tokens:
+        return f"turn tokens, <sot>/<eot> bonus {bonus or 0:g}" + (
+            f" (tuned on {bonus_from})" if bonus_from else ""
+        )
+    return f"pauses >= {gap:g} s" + (f" (tuned on {gap_from})" if gap_from else "")
 
 
 def turn_json(t: Turn) -> dict[str, Any]:
@@ -194,6 +284,13 @@ def turn_json(t: Turn) -> dict[str, Any]:
     help="A separator without turn tokens (MT-RNN-T): a pause of this many seconds between emitted tokens "
     "starts a new turn.  Default: tuned on the first split (0.2-3.0 s, best channel turn-count accuracy).",
 )
+@click.option(
+    "--turn-bonus",
+    type=float,
+    default=None,
+    help="A separator with turn tokens: nats added to the <sot>/<eot> logits in the search.  Default: "
+    "tuned on the first split (0-4 in steps of 0.5, best channel turn-count accuracy).",
+)
 @click.option("--num-threads", type=int, default=1, show_default=True)
 @click.option("--force", is_flag=True, help="Redo even if OUT_DIR is complete.")
 @step_main
@@ -210,6 +307,7 @@ def main(
     collar: float,
     match_distance: float,
     turn_gap: float | None,
+    turn_bonus: float | None,
     num_threads: int,
     force: bool,
 ) -> None:
@@ -228,6 +326,8 @@ def main(
         log.info("%s is a single-talker transducer: decoding energy-VAD segments (the baseline)", model_dir)
     if turn_gap is not None and (turn_tokens or not separator):
         raise FairstreamError("--turn-gap is for separators trained without turn tokens (MT-RNN-T)")
+    if turn_bonus is not None and not (turn_tokens and separator):
+        raise FairstreamError("--turn-bonus is for separators trained with turn tokens")
     if match_distance <= 0 or (turn_gap is not None and turn_gap <= 0):
         raise FairstreamError("--match-distance and --turn-gap must be > 0 s")
     extractor = None
@@ -249,11 +349,13 @@ def main(
         "collar": collar,
         "match_distance": match_distance,
         "turn_gap": turn_gap,
+        "turn_bonus": turn_bonus,
     }
     chunk_frames = max(1, round(chunk_ms / 1000 / FRAME_SHIFT))
     with stage_output(out_dir, cfg, force) as out:
         metrics: dict[str, Any] = {}
         gap, gap_from = turn_gap, None
+        bonus, bonus_from = turn_bonus, None
         for split in [s for s in splits.split(",") if s]:
             path = sessions_dir / f"sessions_{split}.jsonl.gz"
             if not path.is_file():
@@ -261,16 +363,25 @@ def main(
             cuts = list(load_manifest(path))
             refs = {c.id: turns_from_cut(c) for c in cuts}
             raw: dict[str, Any] = {}  # per session: the channels' (tokens, frames), or the VAD's turns
+            encs: dict[str, list[torch.Tensor]] = {}  # per session: the channels' encoder frames
             audio, spent = 0.0, 0.0
-            for cut in tqdm(cuts, desc=f"decode {split}", unit="session"):
+            for cut in tqdm(cuts, desc=f"encode {split}" if separator else f"decode {split}", unit="session"):
                 feats = torch.from_numpy(np.asarray(cut.load_features(), dtype=np.float32))
                 t0 = time.perf_counter()
                 if separator:
-                    raw[cut.id] = decode_session(model, feats, chunk_frames)
+                    encs[cut.id] = encode_session(model, feats, chunk_frames)
                 else:
                     raw[cut.id] = decode_vad_segments(model, feats, chunk_frames, tokenizer.decode)
                 spent += time.perf_counter() - t0
                 audio += cut.duration
+            if separator and turn_tokens and bonus is None:
+                bonus, bonus_from = tune_turn_bonus(model, encs, refs, tokenizer.decode, stride), split
+                log.info("turn tokens: <sot>/<eot> logit bonus %.1f (tuned on %s)", bonus, split)
+            if separator:
+                t0 = time.perf_counter()
+                for k, e in encs.items():
+                    raw[k] = search_channels(model, e, token_bonus=bonus_of(bonus or 0.0))
+                spent += time.perf_counter() - t0
             if separator and not turn_tokens and gap is None:
                 gap, gap_from = tune_turn_gap(raw, refs, tokenizer.decode, stride), split
                 log.info("no turn tokens: a pause of %.1f s between tokens starts a turn (%s)", gap, split)
@@ -293,10 +404,7 @@ def main(
                     "sessions": len(refs),
                     "audio_seconds": round(audio, 2),
                     "rtf": round(spent / max(audio, 1e-9), 4),
-                    "turns_from": (
-                        "energy VAD" if not separator else "turn tokens" if turn_tokens
-                        else f"pauses >= {gap:g} s" + (f" (tuned on {gap_from})" if gap_from else "")
-                    ),
+                    "turns_from": turns_from(separator, turn_tokens, bonus, bonus_from, gap, gap_from),
                 }
             )  # fmt: skip
             if extractor is not None:
@@ -312,6 +420,7 @@ def main(
                 "%s: %s", split, json.dumps({k: m[k] for k in ("orc_wer", "cp_wer", "turn_count") if k in m})
             )
         write_json_atomic(out.path / "metrics.json", metrics)
+
 
 if __name__ == "__main__":
     main()

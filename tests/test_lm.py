@@ -272,6 +272,29 @@ def test_blank_penalty_is_a_shifted_blank_logit() -> None:
         assert sum(len(h.ys) for h in got) >= sum(len(h.ys) for h in base)
 
 
+def test_token_bonus_is_a_shifted_token_logit() -> None:
+    """A bonus on chosen tokens = a model whose logits for them are that much higher (both
+    searches), and a large enough bonus makes the search emit them."""
+    vocab, n = 5, 8
+    tab = table(11, n, vocab, 1, blank_bias=1.5)
+    shifted = tab.clone()
+    shifted[..., 1] += 1.5
+    shifted[..., 3] += 0.5
+    bonus = {1: 1.5, 3: 0.5}
+    enc, lens = frames(n, [8, 5])
+    model, model_shifted = table_model(tab, 1), table_model(shifted, 1)
+    for make in (
+        lambda m, b: GreedySearch(m, 2, token_bonus=b),
+        lambda m, b: ModifiedBeamSearch(m, 3, None, token_bonus=b),
+    ):
+        got = search_offline(make(model, bonus), enc, lens)
+        want = search_offline(make(model_shifted, None), enc, lens)
+        assert [h.ys for h in got] == [h.ys for h in want]
+        assert [h.score for h in got] == pytest.approx([h.score for h in want])
+    loud = search_offline(GreedySearch(model, 2, token_bonus={1: 50.0}), enc, lens)
+    assert all(set(h.ys[1:]) == {1} and len(h.ys) > 1 for h in loud)
+
+
 def test_lm_settings_per_model_entry_overrides_the_section(tmp_path) -> None:
     from steps.decode_transducer import lm_settings
     from steps.utils import FairstreamError

@@ -403,6 +403,24 @@ def test_tune_turn_gap_picks_the_shortest_best_gap() -> None:
     assert tune_turn_gap(raw, refs, fake_decode, stride) == 0.6  # the default grid, 0.2-3.0 s
 
 
+def test_tune_on_dev_breaks_accuracy_ties_by_turn_count_error_then_value() -> None:
+    """Two sessions of 2 + 1 turns on one channel each.  Values 1 and 2 count one session right
+    (same accuracy); 2 misses the other by 1 turn, 1 by 3, so 2 wins; 3 repeats 2's counts
+    (a tie on both keys: the smaller value, 2, stays)."""
+    from steps.decode_sessions import tune_on_dev
+
+    refs = {"a": [T(0, 1, "A", "x", 0), T(2, 3, "A", "y", 0)], "b": [T(0, 1, "B", "z", 0)]}
+
+    def turns(n: int) -> list:
+        return [T(2 * i, 2 * i + 1, None, f"w{i}", 0) for i in range(n)]
+
+    counts = {0.0: (0, 0), 1.0: (2, 4), 2.0: (2, 2), 3.0: (2, 2)}
+    got = tune_on_dev(list(counts), lambda v: {"a": turns(counts[v][0]), "b": turns(counts[v][1])}, refs)
+    assert got == 2.0
+    with pytest.raises(FairstreamError, match="no candidate"):
+        tune_on_dev([], lambda v: {}, refs)
+
+
 # ---- turn counting and latency -----------------------------------------------------------------
 def test_turn_count_accuracy() -> None:
     ref = [T(0, 2, "A", "a"), T(1, 3, "B", "b"), T(4, 5, "A", "c")]  # channels 0, 1, 0

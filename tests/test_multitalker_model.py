@@ -16,6 +16,7 @@ from steps.data.features import FbankConf
 from steps.data.tokenizer import Tokenizer
 from steps.multitalker.model import SeparatorConf, SeparatorTransducer, token_ref_frames, turn_latency_penalty
 from steps.multitalker.targets import EOT_ID, SOT_ID, cut_targets
+from steps.multitalker.turns import Turn
 from steps.nnet.streaming import load_features
 from steps.utils import StageDir
 
@@ -294,10 +295,15 @@ def test_one_trainer_trains_the_separator(tiny_fbank: Path, tiny_lang: Path, tmp
     run_step("steps.decode_sessions", "--splits", "dev", "--xvector-model", sv, mt, sessions, mt_dec)
     mm = json.loads((mt_dec / "metrics.json").read_text())["dev"]
     assert mm["turns_from"].startswith("pauses >= ") and mm["turns_from"].endswith("s (tuned on dev)")
-    assert mm["orc_wer"]["words"] == m["orc_wer"]["words"] and m["turns_from"] == "turn tokens"
+    assert mm["orc_wer"]["words"] == m["orc_wer"]["words"]
+    assert m["turns_from"].startswith("turn tokens, <sot>/<eot> bonus ")
+    assert m["turns_from"].endswith("(tuned on dev)")
     proc = run_step("steps.decode_sessions", "--turn-gap", "0.5", "--splits", "dev", out, sessions,
                     tmp_path / "bad_dec", check=False)  # fmt: skip
     assert proc.returncode != 0 and "--turn-gap is for separators trained without turn tokens" in proc.stderr
+    proc = run_step("steps.decode_sessions", "--turn-bonus", "1", "--splits", "dev", mt, sessions,
+                    tmp_path / "bad_dec", check=False)  # fmt: skip
+    assert proc.returncode != 0 and "--turn-bonus is for separators trained with turn tokens" in proc.stderr
     md = tmp_path / "report" / "report.md"
     run_step("steps.report_multitalker", "--split", "dev", "--claims-split", "dev", md, f"septds={dec}",
              f"mtrnnt={mt_dec}", f"single_vad={vad_dec}")  # fmt: skip
@@ -357,6 +363,31 @@ def test_session_shorter_than_a_chunk_decodes() -> None:
     assert len(tokens) == len(frames) == 2
     assert all(len(t) == len(f) for t, f in zip(tokens, frames, strict=True))
     assert all(0 <= fr < 3 for f in frames for fr in f)  # 9 input frames -> 3 encoder frames
+
+
+def test_turn_bonus_search_on_cached_frames() -> None:
+    """Searching cached encoder frames again gives the streamed decode; a turn bonus only adds
+    <sot>/<eot> emissions, and the tuner picks a value from its grid."""
+    from steps.decode_sessions import (
+        bonus_of,
+        decode_session,
+        encode_session,
+        search_channels,
+        tune_turn_bonus,
+    )
+
+    model = tiny_model(seed=4)
+    feats = torch.randn(70, 20)
+    encs = encode_session(model, feats, chunk_frames=8)
+    assert search_channels(model, encs) == decode_session(model, feats, chunk_frames=8)
+    plain, _ = search_channels(model, encs)
+    loud, _ = search_channels(model, encs, token_bonus=bonus_of(30.0))
+    turn = (SOT_ID, EOT_ID)
+    assert sum(t in turn for c in loud for t in c) > sum(t in turn for c in plain for t in c)
+    refs = {"s": [Turn(0.0, 1.0, "a b", "A"), Turn(1.2, 2.4, "c", "B")]}
+    decode = " ".join  # ids -> text, enough for counting turns
+    got = tune_turn_bonus(model, {"s": encs}, refs, lambda ids: decode(map(str, ids)), 0.04, grid=[0.0, 30.0])
+    assert got in (0.0, 30.0)
 
 
 def test_streaming_session_decode_equals_offline() -> None:

@@ -15,7 +15,7 @@ import torch
 
 from steps.nnet.checkpoint import LATEST, load_checkpoint
 from steps.nnet.encoders.registry import ENCODERS, build_encoder
-from steps.nnet.trainer import TrainConf, loss_scales, lr_factor
+from steps.nnet.trainer import TrainConf, loss_scales, lr_factor, param_groups
 from steps.utils import FairstreamError
 from steps.utils.stage import partial_dir
 from tests.conftest import REPO, run_step, stream_all
@@ -117,6 +117,22 @@ def test_schedules() -> None:
     wsd = TrainConf(max_steps=100, warmup_steps=10, decay_fraction=0.4, final_lr_fraction=0.1)
     assert [lr_factor(s, wsd) for s in (10, 40, 64)] == [1.0, 1.0, 1.0]  # stable until the last 40%
     assert lr_factor(82, wsd) == pytest.approx(0.55, abs=0.02) and lr_factor(100, wsd) == pytest.approx(0.1)
+
+
+def test_lr_scale_groups_parameters_by_prefix() -> None:
+    """Every parameter lands in exactly one group; a scaled group's rate follows the schedule."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))  # names 0.*, 1.*
+    groups = param_groups(model, 1e-3, {"1.": 100.0})
+    assert [g["lr"] for g in groups] == [1e-3, pytest.approx(0.1)]
+    assert [len(g["params"]) for g in groups] == [2, 2]
+    assert {id(p) for g in groups for p in g["params"]} == {id(p) for p in model.parameters()}
+    opt = torch.optim.AdamW(groups, lr=1e-3)
+    c = TrainConf(max_steps=100, warmup_steps=10)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, c))
+    assert sched.get_last_lr() == [pytest.approx(1e-4), pytest.approx(1e-2)]  # both at 10% in warm-up
+    assert len(param_groups(model, 1e-3, {})) == 1
+    with pytest.raises(FairstreamError, match="no parameters start with 'cohort.'"):
+        param_groups(model, 1e-3, {"cohort.": 10.0})
 
 
 def test_training_loss_falls_and_is_deterministic(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:

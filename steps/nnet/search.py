@@ -9,8 +9,10 @@ The predictor is stateless (:class:`~steps.nnet.predictor.StatelessPredictor`): 
 the last ``context_size`` tokens, so a hypothesis is just its token sequence.  Sequences start
 with ``context_size`` blanks, as in training (``prepend_context``).
 
-Two decoding-time options: ``blank_penalty`` (both searches) subtracts a constant from the blank
-logit before the softmax (a diagnostic for recognisers that delete too much); ``lm``
+Decoding-time options: ``blank_penalty`` (both searches) subtracts a constant from the blank
+logit before the softmax (a diagnostic for recognisers that delete too much); ``token_bonus``
+(both searches) adds a constant to the logits of chosen tokens (the multi-talker decoder's
+``<sot>``/``<eot>``, tuned on dev); ``lm``
 (:class:`~steps.lm.fusion.LmFusion`, modified beam search only) is shallow fusion of a token
 n-gram LM with optional LODR: each hypothesis carries its LM state and every non-blank token adds
 ``lm_scale * log P_lm - lodr_scale * log P_lodr`` to the score it is ranked by.  With both at 0
@@ -20,7 +22,7 @@ n-gram LM with optional LODR: each hypothesis carries its LM state and every non
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -112,19 +114,28 @@ class Search(Protocol):
 
 
 class _Base:
-    def __init__(self, model: Transducer | Scorer, blank_penalty: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: Transducer | Scorer,
+        blank_penalty: float = 0.0,
+        token_bonus: Mapping[int, float] | None = None,
+    ) -> None:
         # a Scorer instead of a model: the same search over other graph calls (steps.deploy.runtime)
         self.scorer = model if isinstance(model, Scorer) else Scorer(model)
         self.blank_id = self.scorer.blank_id
         self.context_size = self.scorer.context_size
         self.blank_penalty = float(blank_penalty)
+        self.token_bonus = {int(k): float(v) for k, v in (token_bonus or {}).items() if v}
 
     def log_probs(self, enc_p: Tensor, pred_p: Tensor) -> Tensor:
-        """Joiner log-softmax, with ``blank_penalty`` subtracted from the blank logit first."""
+        """Joiner log-softmax, with ``blank_penalty`` subtracted from the blank logit and each
+        ``token_bonus`` added to its token's logit first."""
         logits = self.scorer.logits(enc_p, pred_p)
-        if self.blank_penalty:
+        if self.blank_penalty or self.token_bonus:
             logits = logits.clone()
             logits[:, self.blank_id] -= self.blank_penalty
+            for tok, bonus in self.token_bonus.items():
+                logits[:, tok] += bonus
         return logits.log_softmax(dim=-1)
 
     def init(self, batch: int) -> list[StreamState]:
@@ -142,9 +153,13 @@ class GreedySearch(_Base):
     """
 
     def __init__(
-        self, model: Transducer | Scorer, max_sym_per_frame: int = 3, blank_penalty: float = 0.0
+        self,
+        model: Transducer | Scorer,
+        max_sym_per_frame: int = 3,
+        blank_penalty: float = 0.0,
+        token_bonus: Mapping[int, float] | None = None,
     ) -> None:
-        super().__init__(model, blank_penalty)
+        super().__init__(model, blank_penalty, token_bonus)
         if max_sym_per_frame < 1:
             raise FairstreamError(f"max_sym_per_frame must be >= 1, got {max_sym_per_frame}")
         self.max_sym = max_sym_per_frame
@@ -205,8 +220,9 @@ class ModifiedBeamSearch(_Base):
         lm: LmFusion | None = None,
         blank_penalty: float = 0.0,
         symbols_per_frame: int = 1,
+        token_bonus: Mapping[int, float] | None = None,
     ) -> None:
-        super().__init__(model, blank_penalty)
+        super().__init__(model, blank_penalty, token_bonus)
         if beam < 1:
             raise FairstreamError(f"beam must be >= 1, got {beam}")
         if symbols_per_frame < 1:

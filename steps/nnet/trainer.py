@@ -52,6 +52,9 @@ class TrainConf:
     seed: int = 42
     max_steps: int = 2000  # updates; the same for every architecture in a comparison
     lr: float = 2e-3
+    # learning-rate multipliers by parameter-name prefix, e.g. {"cohort.": 100}: modules that start
+    # fresh inside a fine-tuned model (at the fine-tuning's small LR they would barely move)
+    lr_scale: dict[str, float] = field(default_factory=dict)
     weight_decay: float = 1e-3
     warmup_steps: int = 300
     final_lr_fraction: float = 0.05  # cosine decay to this fraction of lr at max_steps
@@ -99,6 +102,21 @@ def lr_factor(step: int, conf: TrainConf) -> float:
     return warmup_stable_decay(step, c.warmup_steps, c.max_steps, c.final_lr_fraction, c.decay_fraction)
 
 
+def param_groups(model: torch.nn.Module, lr: float, lr_scale: dict[str, float]) -> list[dict[str, Any]]:
+    """Optimiser groups: the parameters under each ``lr_scale`` prefix at ``lr`` x its factor (the
+    first matching prefix wins), the rest at ``lr``.  A prefix that matches nothing is an error."""
+    groups: dict[str, list[torch.nn.Parameter]] = {prefix: [] for prefix in lr_scale}
+    rest = []
+    for name, param in model.named_parameters():
+        prefix = next((k for k in lr_scale if name.startswith(k)), None)
+        (groups[prefix] if prefix is not None else rest).append(param)
+    empty = [k for k, v in groups.items() if not v]
+    if empty:
+        raise FairstreamError(f"lr_scale: no parameters start with {', '.join(map(repr, empty))}")
+    out: list[dict[str, Any]] = [{"params": rest, "lr": lr}] if rest else []
+    return out + [{"params": v, "lr": lr * float(lr_scale[k])} for k, v in groups.items()]
+
+
 def loss_scales(step: int, conf: TrainConf) -> tuple[float, float]:
     """(simple, pruned) weights: the pruned loss is trusted only once alignments settle."""
     t = min(1.0, step / max(1, conf.loss_warmup_steps))
@@ -138,7 +156,9 @@ class Trainer:
         self.model.to(self.device)
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.num_params = sum(p.numel() for p in self.model.parameters())
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=conf.lr, weight_decay=conf.weight_decay)
+        self.opt = torch.optim.AdamW(
+            param_groups(self.model, conf.lr, conf.lr_scale), lr=conf.lr, weight_decay=conf.weight_decay
+        )
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, conf))
         cuts = load_cuts(fbank_dir, "train", prefix=task.manifest)
         fresh = not conf.init_from or conf.feature_norm_refresh

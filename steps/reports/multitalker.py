@@ -95,14 +95,17 @@ def claims(
     base_metrics = json.loads((baseline / "metrics.json").read_text()).get(split, {})
     how = f"{split}, {len(ids)} sessions, paired bootstrap over sessions ({replicates} resamples)"
     rule = base_metrics.get("turns_from", "?")
+    ours_metrics = json.loads((ours / "metrics.json").read_text()).get(split, {})
+    our_rule = ours_metrics.get("turns_from", "?")
     n_chan = sum(len(a[i]["ref_channel_turns"]) for i in ids)
     acc = [100 * sum(channels_right(x[i]) for i in ids) / n_chan for x in (b, a)]
     words = sum(a[i]["orc"]["words"] for i in ids)
     orc = [100 * sum(x[i]["orc"]["errors"] for i in ids) / max(words, 1) for x in (b, a)]
     turn_text = f"{_pts(turn)} pts (channel turn-count accuracy)"
+    rules = f"ours: {our_rule}; MT-RNN-T's turns: {rule}"
     return [
         Claim(SYSTEM, *TURN_CLAIM, turn_text, _held(turn.low, turn.high),
-              f"{acc[0]:.1f}% vs {acc[1]:.1f}% of channels; {how}; MT-RNN-T's turns: {rule}"),
+              f"{acc[0]:.1f}% vs {acc[1]:.1f}% of channels; {how}; {rules}"),
         Claim(SYSTEM, *WER_CLAIM, f"{_pts(gain)}% rel. (ORC-WER)", _held(gain.low, gain.high),
               f"ORC-WER {orc[0]:.1f}% vs {orc[1]:.1f}%; {how}"),
     ]  # fmt: skip
