@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from lhotse import CutSet, MonoCut, SupervisionSegment
 
 from steps.reports.asr import asr_section
@@ -130,3 +131,23 @@ def test_convergence_note_tiers() -> None:
     assert note.startswith("**Not converged**") and "a 94.0% (80% of errors deletions)" in note
     assert "**Weak**" in note and "b 71.0%" in note and "c 12.0" not in note
     assert _convergence_note(["c"], tests[2:]) == ""
+
+
+def test_held_out_accent_ratio_picks_on_dev_and_measures_on_test() -> None:
+    """Dev ranks accent b worst and c best; test has a as its own worst (not chosen) and the ratio
+    is b's test WER over c's; the interval resamples speakers of b and c only and covers it."""
+    from steps.reports.compare import held_out_accent_ratio
+
+    dev = {"d1": (9, 100, "a", "s1"), "d2": (20, 100, "b", "s2"), "d3": (1, 100, "c", "s3")}
+    test = {
+        "t1": (50, 100, "a", "sa"),
+        "t2": (6, 100, "b", "sb1"), "t3": (10, 100, "b", "sb2"),
+        "t4": (2, 100, "c", "sc1"), "t5": (4, 50, "c", "sc2"), "t6": (0, 50, "c", "sc2"),
+    }  # fmt: skip
+    worst, best, tw, tb, iv = held_out_accent_ratio(dev, test, replicates=2000)
+    assert (worst, best) == ("b", "c")
+    assert (tw, tb, iv.estimate) == (pytest.approx(8.0), pytest.approx(3.0), pytest.approx(8.0 / 3.0))
+    speaker_ratios = [(e / 100) / (c / 100) for e in (6, 10) for c in (2, 4)]  # one speaker per accent
+    assert min(speaker_ratios) - 1e-9 <= iv.low < iv.estimate < iv.high <= max(speaker_ratios) + 1e-9
+    assert held_out_accent_ratio({"d1": (1, 10, "a", "s")}, test) is None  # one accent on dev
+    assert held_out_accent_ratio(dev, {"t1": (5, 100, "b", "x")}) is None  # best accent not on test
