@@ -122,7 +122,7 @@ def decode_session(
     max_sym: int = 3,
     token_bonus: Mapping[int, float] | None = None,
 ) -> tuple[list[list[int]], list[list[int]]]:
-    """Tokens and emission frames of every output channel for one (T, F) input, streamed."""  # fmt: skip
+    """Tokens and emission frames of every output channel for one (T, F) input, streamed."""
     return search_channels(model, encode_session(model, feats, chunk_frames), max_sym, token_bonus)
 
 
