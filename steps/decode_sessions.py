@@ -226,7 +226,7 @@ def turns_from(
     gap: float | None,
     gap_from: str | None,
 ) -> str:
-    """How a system's turns were found, for the report."""  # fmt: skip
+    """How a system's turns were found, for the report."""
     if not separator:
         return "energy VAD"
     if turn_tokens:

@@ -104,6 +104,21 @@ def encoder_flops(model_dir: Path) -> float | None:
     return json.loads(p.read_text()).get("encoder_flops_per_second")
 
 
+def accent_counts(utts: dict[str, tuple[int, int, str, str]]) -> tuple[dict[str, int], dict[str, int]]:
+    """Errors and reference words per accent of a decode's utterances."""
+    errs: dict[str, int] = defaultdict(int)
+    words: dict[str, int] = defaultdict(int)
+    for e, n, a, _ in utts.values():
+        errs[a] += e
+        words[a] += n
+    return errs, words
+
+
+def accent_wers(errs: dict[str, int], words: dict[str, int]) -> dict[str, float]:
+    """WER (%) per accent from :func:`accent_counts` (accents with reference words)."""
+    return {a: 100 * errs[a] / words[a] for a in words if words[a]}
+
+
 def accent_table(decodes: list[Decode]) -> list[str]:
     """Test WER (%) per accent, one row per decode; empty when no decode carries accents."""
     with_utts = [d for d in decodes if d.utts]
@@ -115,12 +130,8 @@ def accent_table(decodes: list[Decode]) -> list[str]:
         "|---|---|" + "---|" * (len(accents) + 3),
     ]
     for d in with_utts:
-        errs: dict[str, int] = defaultdict(int)
-        words: dict[str, int] = defaultdict(int)
-        for e, n, a, _ in d.utts.values():
-            errs[a] += e
-            words[a] += n
-        wers = {a: 100 * errs[a] / words[a] for a in accents if words.get(a)}
+        errs, words = accent_counts(d.utts)
+        wers = accent_wers(errs, words)
         cells = [f"{wers[a]:.2f}" if a in wers else "–" for a in accents]
         native = [a for a in wers if is_native_english(a)]
         n_words = sum(words[a] for a in native)
@@ -263,16 +274,6 @@ def wer_rtf_plot(decodes: list[Decode], path: Path) -> bool:
     return True
 
 
-def accent_wers(utts: dict[str, tuple[int, int, str, str]]) -> dict[str, float]:
-    """WER (%) per accent of a decode's utterances."""
-    errs: dict[str, int] = defaultdict(int)
-    words: dict[str, int] = defaultdict(int)
-    for e, n, a, _ in utts.values():
-        errs[a] += e
-        words[a] += n
-    return {a: 100 * errs[a] / words[a] for a in words if words[a]}
-
-
 def held_out_accent_ratio(
     dev: dict[str, tuple[int, int, str, str]],
     test: dict[str, tuple[int, int, str, str]],
@@ -285,7 +286,7 @@ def held_out_accent_ratio(
     The ratio of the extremes picked on the split that is measured is biased upwards: among many
     accents whose WERs rest on a few speakers it takes the unluckiest and the luckiest.  Picking on
     dev and measuring on test is not.  None without both accents in both splits."""
-    on_dev = accent_wers(dev)
+    on_dev = accent_wers(*accent_counts(dev))
     if len(on_dev) < 2:
         return None
     worst = max(on_dev, key=lambda a: (on_dev[a], a))
@@ -293,7 +294,7 @@ def held_out_accent_ratio(
     rows = [u for u in test.values() if u[2] in (worst, best)]
     if {u[2] for u in rows} != {worst, best}:
         return None
-    speakers, (e, n, w) = unit_totals(
+    _, (e, n, w) = unit_totals(
         [
             np.array([u[0] for u in rows]),
             np.array([u[1] for u in rows]),
@@ -311,11 +312,11 @@ def held_out_accent_ratio(
             )
 
     tw, tb = 100 * e[is_worst].sum() / n[is_worst].sum(), 100 * e[~is_worst].sum() / n[~is_worst].sum()
-    point = float(ratio(e[is_worst].sum(), n[is_worst].sum(), e[~is_worst].sum(), n[~is_worst].sum()))
+    point = tw / tb if tb > 0 else float("nan")
     reps = ratio(m[:, is_worst] @ e[is_worst], m[:, is_worst] @ n[is_worst],
                  m[:, ~is_worst] @ e[~is_worst], m[:, ~is_worst] @ n[~is_worst])  # fmt: skip
     ci = percentile_interval(reps)
-    return worst, best, float(tw), float(tb), Interval(point, *(ci or (None, None)))
+    return worst, best, float(tw), float(tb), Interval(float(point), *(ci or (None, None)))
 
 
 def held_out_accent_table(decodes: list[Decode]) -> list[str]:
