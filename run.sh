@@ -59,6 +59,8 @@ cca_steps=300          # updates of every stage-9 variant from the plain Transfo
 train_steps=           # updates of every stage-4 transducer and of stage 9's Transformer [config's; small: 450]
 sv_steps=              # updates of every stage-6 speaker embedder [config's; small: 100]
 multitalker_steps=     # updates of each stage-10 separator-transducer-segmenter [config's; small: 100]
+multitalker_systems="septds mtrnnt"  # stage-10 systems; add septds_nolat for the latency-penalty ablation
+                       # (+4 min: in the run of 2026-12-01 it did not lower the turn-token latency)
 cohort_decode=         # decode dir cohorts are found on [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
 avg=1                  # average the last N epoch checkpoints for decoding (1: the final weights; after the
                        # recipe's LR decay they beat an average of the last 2 epochs: 16.0 vs 18.6% dev)
@@ -75,7 +77,7 @@ stages_help="
   7  cohorts    $cohorts_stage    decodes + embeddings -> \$exp_dir/cohorts (geographic tree, geodemographic, k-means; labelled cuts)
   8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep, lambda chosen on dev / oversampling / cohort input / untargeted control)
   9  cca        $cca_stage        fbank + lang -> \$exp_dir/transformer, \$exp_dir/cca (CCA lambda sweep vs sliding windows; compute vs WER)
- 10  multitalker $multitalker_stage fbank + lang + embedder + baseline -> \$data_dir/sessions, \$exp_dir/multitalker (SepTDS with/without latency penalty, MT-RNN-T without turn tokens, single-talker + VAD; RTTM, ORC/cpWER, DER, turn matching)
+ 10  multitalker $multitalker_stage fbank + lang + embedder + baseline -> \$data_dir/sessions, \$exp_dir/multitalker (SepTDS, MT-RNN-T without turn tokens, single-talker + VAD; RTTM, ORC/cpWER, DER, turn matching)
  11  export     $export_stage     \$exp_dir/<first arch> -> \$exp_dir/<first arch>/onnx (ONNX + int8, sherpa-onnx lstm type), \$exp_dir/onnx (torch vs onnxruntime fp32/int8)
  99  report     $report_stage     \$exp_dir -> \$exp_dir/RESULTS.md + \$exp_dir/results/*.png (tables from this run; --publish true: ./RESULTS.md + results/)"
 
@@ -121,6 +123,7 @@ Options (default in brackets):
   --train-steps N         updates of every transducer of stages 4 and 9 [the configs'; small: 450]
   --sv-steps N            updates of every speaker embedder of stage 6 [the configs'; small: 100]
   --multitalker-steps N   updates of each multi-talker model of stage 10 [the config's; small: 100]
+  --multitalker-systems "S"  stage-10 systems: septds mtrnnt [septds_nolat] [$multitalker_systems]
   --cohort-decode DIR     decoded dev/test cuts cohorts are found on (stage 8 decodes with its search)
                           [\$exp_dir/decode/<first arch>_modified_beam_lm if decoded, else _modified_beam]
   --avg N                 epoch checkpoints averaged for decoding [$avg]
@@ -263,7 +266,7 @@ run_stage 9 "CCA Transformer (lambdas $cca_lambdas) vs sliding window (windows $
     --chunk-ms "$chunk_ms" --seed "$seed" "${force_flag[@]}" "$data_dir/fbank" "$lang_dir" "$exp_dir" "$exp_dir/cca"
 run_stage 10 "multi-talker sessions -> $data_dir/sessions, $exp_dir/multitalker" \
   bash "$multitalker_stage" --avg "$avg" --chunk-ms "$chunk_ms" --seed "$seed" --steps "$multitalker_steps" \
-    "${force_flag[@]}" \
+    --systems "$multitalker_systems" "${force_flag[@]}" \
     "$data_dir/fbank" "$lang_dir" "$exp_dir/sv/${_svs[0]}/model" "$exp_dir/${_archs[0]}" "$data_dir/sessions" \
     "$exp_dir/multitalker"
 run_stage 11 "ONNX export of ${_archs[0]} + onnxruntime benchmark -> $exp_dir/${_archs[0]}/onnx, $exp_dir/onnx" \

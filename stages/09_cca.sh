@@ -7,18 +7,24 @@
 #    lambda (CONF_DIR/cca.yaml, arbitrators added) and sliding-window attention at each window
 #    (CONF_DIR/sliding_window.yaml; an entry W:M:F also removes the MHA of the top M layers and the
 #    FFN of the top F, for a baseline at CCA's compute: a window alone saves a few percent at most);
-# 3. streaming greedy decoding of dev and test for each; 4. steps.bench_cca -> OUT_DIR/report.md,
+# 3. streaming decoding of each (--method; default modified beam search with the stage-3 LM at the
+#    plain Transformer's fusion settings, conf/lm.yaml, for every variant alike: a CCA claim judged
+#    on a search that recognises) of --decode-splits; 4. steps.bench_cca -> OUT_DIR/report.md,
 #    report.json, claims.json and tradeoff.png (relative WER change with 95% intervals vs encoder
 #    compute saved, CCA and windows on the same axes; each CCA variant against the window variant
 #    closest to it in compute; skip rates by accent and SNR and whether they depend on difficulty).
 # Defaults: lambdas from 0.01 (meant to stay within a few % of the reference's WER) to 0.2 (about
 # 60% saved in the last run); window 8 alone, and window 8 without the MHA of the top 4 and the
 # FFN of the top 6 of 8 layers (about 58% of the encoder's FLOPs saved): six jobs.
+# Compute and skip rates are measured on dev and test whatever --decode-splits says; WERs on the
+# decoded splits (the claim and the comparison at equal compute use test).
 # usage: 09_cca.sh [--lambdas "L ..."] [--windows "W[:M:F] ..."] [--steps N] [--train-steps N]
+#                  [--method greedy|modified_beam|modified_beam_lm] [--decode-splits test]
 #                  [--conf-dir conf/train] [--chunk-ms N] [--seed N] [--force] FBANK_DIR LANG_DIR EXP_DIR OUT_DIR
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-options lambdas="0.01 0.05 0.2" windows="8 8:4:6" steps=300 train_steps= conf_dir=conf/train chunk_ms=320 seed=42 force=false
+options lambdas="0.01 0.05 0.2" windows="8 8:4:6" steps=300 train_steps= method=modified_beam_lm decode_splits=test \
+  conf_dir=conf/train chunk_ms=320 seed=42 force=false
 parse_options 4 "$@"
 fbank=${ARGS[0]} lang=${ARGS[1]} exp=${ARGS[2]} out=${ARGS[3]}
 window_specs=()  # "name window drop_mha drop_ffn", checked before anything runs
@@ -32,8 +38,12 @@ log "plain Transformer ($conf_dir/transformer.yaml) -> $exp/transformer (nothing
 python -m steps.train_transducer --conf "$conf_dir/transformer.yaml" --lang-dir "$lang" --seed "$seed" \
   ${train_steps:+--max-steps "$train_steps"} "${FORCE[@]}" "$fbank" "$exp/transformer"
 init=$exp/transformer/checkpoint-latest.pt
+search=(--method "$method")
+if [[ "$method" == modified_beam_lm ]]; then  # every variant with the plain Transformer's LM settings
+  search+=(--lm-conf-model transformer)
+fi
 
-# name template [--set KEY=VALUE ...]: a job that fine-tunes from the Transformer, then decodes dev and test
+# name template [--set KEY=VALUE ...]: a job that fine-tunes from the Transformer, then decodes --decode-splits
 variant() {
   local name=$1 template=$2; shift 2
   mkdir -p "$out/confs"
@@ -42,7 +52,7 @@ variant() {
     --set "init_strict=false" "$@" "$template" "$out/confs/$name.yaml"
   jobs+=(--job "cca_$name" "$(q python -m steps.train_transducer --conf "$out/confs/$name.yaml" \
     --lang-dir "$lang" --seed "$seed" "${FORCE[@]}" "$fbank" "$out/$name/model") && $(q \
-    python -m steps.decode_transducer --method greedy --avg 1 --chunk-ms "$chunk_ms" --splits dev,test \
+    python -m steps.decode_transducer "${search[@]}" --avg 1 --chunk-ms "$chunk_ms" --splits "$decode_splits" \
     "${FORCE[@]}" "$out/$name/model" "$fbank" "$out/$name/decode")")
   models+=(--model "$name=$out/$name/decode")
 }

@@ -40,6 +40,7 @@ from steps.nnet.encoders.cca import CcaTransformer, SlidingWindowTransformer
 from steps.nnet.flops import count_flops
 from steps.nnet.loading import load_model
 from steps.nnet.streaming import load_features
+from steps.reports.asr import search_label
 from steps.reports.cca import (
     UTTERANCE_COLUMNS,
     analysis_sections,
@@ -83,14 +84,16 @@ def resolve_model(path: Path, avg: int) -> tuple[Path, int, Path | None]:
     return path, avg, None
 
 
-def read_wers(decode_dir: Path) -> dict[str, float]:
-    """WER per split from a finished decode directory's metrics.json."""
+def read_wers(decode_dir: Path) -> tuple[dict[str, float], str]:
+    """WER per split and the search that gave them, from a finished decode directory's metrics.json."""
     require_complete(decode_dir, "decode")
     p = decode_dir / "metrics.json"
     if not p.is_file():
         raise FairstreamError(f"{p} does not exist; is {decode_dir} a decode directory?")
     metrics = json.loads(p.read_text())
-    return {split: float(m["wer"]) for split, m in metrics.items() if m.get("wer") is not None}
+    wers = {split: float(m["wer"]) for split, m in metrics.items() if m.get("wer") is not None}
+    searches = sorted({search_label(m) for m in metrics.values()})
+    return wers, " / ".join(searches)
 
 
 def snr_bin(snr: float | None, edges: list[float]) -> str:
@@ -313,11 +316,12 @@ def main(
         model, _, num_features = load_model(model_dir, lang, model_avg)
         encoder = model.encoder.eval().to(dev)
         wer_dir = decode_dirs.get(name, decode_dir)
-        wers = read_wers(wer_dir) if wer_dir is not None else {}
+        wers, search = read_wers(wer_dir) if wer_dir is not None else ({}, "")
         entry: dict[str, Any] = {
             "model_dir": str(model_dir),
             "avg": model_avg,
             "decode_dir": None if wer_dir is None else str(wer_dir),
+            "search": search,
             "kind": kind_of(encoder),
             "encoder_parameters": sum(p.numel() for p in encoder.parameters()),
             "splits": {},
@@ -335,6 +339,9 @@ def main(
         f"device={dev} threads={num_threads} repeats={repeats} splits={','.join(names)}"
         f"{f' (first {max_utts} cuts each)' if max_utts else ''}; reference = {reference}"
     )
+    searches = sorted({e["search"] for e in results.values() if e["search"]})
+    if searches:
+        settings += f"; WERs: {' / '.join(searches)}"
     tables = format_tables(results, reference)
     analysis = analysis_sections(results, reference, compare_split)
     click.echo(f"\n{settings}\n")

@@ -126,6 +126,12 @@ def lm_settings(
     "--blank-penalty, --lm-eos.",
 )
 @click.option(
+    "--lm-conf-model",
+    default=None,
+    help="modified_beam_lm: whose decode.models entry of --lm-conf applies (fine-tuned variants share "
+    "their parent's settings) [MODEL_DIR's name].",
+)
+@click.option(
     "--lm-scale", type=float, default=None, help="modified_beam_lm: weight of log P_lm per token [--lm-conf]."
 )
 @click.option(
@@ -183,6 +189,7 @@ def main(
     beam: int | None,
     lm_dir: Path | None,
     lm_conf: Path,
+    lm_conf_model: str | None,
     lm_scale: float | None,
     lodr_scale: float | None,
     lm_eos: bool | None,
@@ -212,9 +219,15 @@ def main(
         raise FairstreamError("--batch-size and --num-threads must be >= 1")
     use_lm = method == LM_METHOD
     if not use_lm and (
-        lm_dir is not None or lm_scale is not None or lodr_scale is not None or lm_eos is not None
+        lm_dir is not None
+        or lm_scale is not None
+        or lodr_scale is not None
+        or lm_eos is not None
+        or lm_conf_model is not None
     ):
-        raise FairstreamError(f"--lm, --lm-scale, --lodr-scale and --lm-eos need --method {LM_METHOD}")
+        raise FairstreamError(
+            f"--lm, --lm-conf-model, --lm-scale, --lodr-scale and --lm-eos need --method {LM_METHOD}"
+        )
     lang_dir = training_lang_dir(model_dir, lang_dir)
     torch.set_num_threads(num_threads)
     model, tokenizer, num_features = load_model(model_dir, lang_dir, avg)
@@ -224,7 +237,9 @@ def main(
     fusion = None
     settings: dict[str, Any] = {"blank_penalty": float(blank_penalty or 0.0)}
     if use_lm:
-        settings = lm_settings(lm_conf, lm_scale, lodr_scale, blank_penalty, lm_eos, beam, model_dir.name)
+        settings = lm_settings(
+            lm_conf, lm_scale, lodr_scale, blank_penalty, lm_eos, beam, lm_conf_model or model_dir.name
+        )
         beam = settings.pop("beam")  # the search's setting, recorded as "beam" below
         lm_dir = lm_dir if lm_dir is not None else lang_dir / "lm"
         fusion = make_fusion(lm_dir, lang_dir, settings)

@@ -72,11 +72,14 @@ def _fake_model_dir(root: Path, name: str, encoder: str, enc_conf: dict, lang: P
     return d
 
 
+LM_SEARCH = {"method": "modified_beam_lm", "beam": 16, "lm_scale": 0.7, "lodr_scale": 0.7}
+
+
 def _fake_decode_dir(
     root: Path, name: str, model_dir: Path, wers: dict[str, float], fbank: Path | None = None, extra: int = 0
 ) -> Path:
-    """A finished decode; with ``fbank``, also its ``cuts_<split>`` with per-utterance errors
-    (utterance i: 1 + (i + extra) % 3 substitutions in 10 reference words)."""
+    """A finished decode (``LM_SEARCH``); with ``fbank``, also its ``cuts_<split>`` with per-utterance
+    errors (utterance i: 1 + (i + extra) % 3 substitutions in 10 reference words)."""
     from lhotse import CutSet
 
     from steps.data.manifests import load_cuts
@@ -84,7 +87,7 @@ def _fake_decode_dir(
     d = root / f"decode_{name}"
     d.mkdir()
     (d / "config.yaml").write_text(yaml.safe_dump({"model_dir": str(model_dir), "avg": 1}))
-    (d / "metrics.json").write_text(json.dumps({s: {"wer": w} for s, w in wers.items()}))
+    (d / "metrics.json").write_text(json.dumps({s: {"wer": w, **LM_SEARCH} for s, w in wers.items()}))
     for split in wers if fbank is not None else ():
         cuts = list(load_cuts(fbank, split))
         for i, cut in enumerate(cuts):
@@ -156,6 +159,8 @@ def test_bench_cca_on_tiny_untrained_models(tiny_fbank: Path, tiny_lang: Path, t
     assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
     (claim,) = read_claims(tmp_path)  # bench/claims.json, next to report.md
     assert claim.system == "CCA Transformer" and claim.ours.startswith("cca: ")
+    assert "rel. test WER (modified_beam_lm (beam 16), LM 0.7, LODR 0.7) vs transformer" in claim.ours
+    assert "; WERs: modified_beam_lm (beam 16), LM 0.7, LODR 0.7" in md  # the search, once for all
     bad = CliRunner().invoke(main, [str(tiny_fbank), "--model", f"cca={cca}", "--reference", "transformer"])
     assert bad.exit_code == 1 and "--reference 'transformer' is not one of" in bad.output
     bad = CliRunner().invoke(main, [str(tiny_fbank), "--model", f"cca={cca}", "--reference", "cca",

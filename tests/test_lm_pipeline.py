@@ -157,6 +157,24 @@ def test_decode_with_lm(
         "--lm-scale", "1.5", "--lodr-scale", "0.2", "--blank-penalty", "0.5", *common,
     )  # fmt: skip
     assert "nothing to do" in again.stderr
+    # a fine-tuned variant decodes with its parent's decode.models entry (stage 9's CCA variants)
+    conf = tmp_path / "lm.yaml"
+    conf.write_text(yaml.safe_dump({"decode": {"lm_scale": 0.9, "models": {"parent": {"lm_scale": 0.25}}}}))
+    lm_args = (*lm_args, "--lm-conf", conf, "--lodr-scale", "0", *common)
+    for entry, scale in (("parent", 0.25), (None, 0.9)):  # None: the model dir's own name (no entry)
+        out = tmp_path / f"entry_{entry}"
+        run_step("steps.decode_transducer", model_dir, tiny_fbank, out, *lm_args,
+                 *(("--lm-conf-model", entry) if entry else ()))  # fmt: skip
+        assert json.loads((out / "metrics.json").read_text())["dev"]["lm_scale"] == scale
+    # a fine-tuned variant decodes with its parent's decode.models entry (stage 9's CCA variants)
+    conf = tmp_path / "lm.yaml"
+    conf.write_text(yaml.safe_dump({"decode": {"lm_scale": 0.9, "models": {"parent": {"lm_scale": 0.25}}}}))
+    lm_args = (*lm_args, "--lm-conf", conf, "--lodr-scale", "0", *common)
+    for entry, scale in (("parent", 0.25), (None, 0.9)):  # None: the model dir's own name (no entry)
+        out = tmp_path / f"entry_{entry}"
+        run_step("steps.decode_transducer", model_dir, tiny_fbank, out, *lm_args,
+                 *(("--lm-conf-model", entry) if entry else ()))  # fmt: skip
+        assert json.loads((out / "metrics.json").read_text())["dev"]["lm_scale"] == scale
 
 
 def test_decode_lm_errors_are_one_line(
@@ -169,6 +187,7 @@ def test_decode_lm_errors_are_one_line(
         return errors[0]
 
     assert "need --method modified_beam_lm" in err("--method", "greedy", "--lm", lm_dir)
+    assert "need --method modified_beam_lm" in err("--method", "greedy", "--lm-conf-model", "lstm")
     # the default LM is <lang_dir>/lm, which the tiny lang dir does not have
     assert "LM directory" in err("--method", "modified_beam_lm") and "/lm" in err(
         "--method", "modified_beam_lm"

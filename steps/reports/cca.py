@@ -226,7 +226,8 @@ def cca_claim(results: dict[str, Any], reference: str, split: str) -> Claim:
         return claim
     m = results[name]["splits"][split]
     saved, ci = m["compute_saved"], m.get("rel_wer_ci")
-    ours = f"{name}: {pct(saved)}% compute saved, {_rel_wer(m)} rel. {split} WER (greedy) vs {reference}"
+    search = results[name].get("search") or "search unknown"
+    ours = f"{name}: {pct(saved)}% compute saved, {_rel_wer(m)} rel. {split} WER ({search}) vs {reference}"
     if convergence_note(results, reference):
         return Claim(
             **{**claim.__dict__, "ours": ours, "note": f"the reference {reference} is not converged"}
