@@ -265,11 +265,12 @@ SEARCHES = ("greedy", "modified_beam_lm")
 def channel_search(
     method: str, lang_dir: Path, lm_dir: Path | None, lm_conf: Path, lm_conf_model: str
 ) -> tuple[ChannelSearch, dict[str, Any]]:
-    """The search of ``method`` and what the decode's config records of it (with the LM's digest)."""
+    """The search of ``method`` and what the decode's config records of it (with the LM's digest;
+    nothing for greedy, whose configs predate the option)."""
     if method == "greedy":
         if lm_dir is not None:
             raise FairstreamError("--lm needs --method modified_beam_lm")
-        return GREEDY, {"method": method, "search": "greedy"}
+        return GREEDY, {}
     settings = lm_settings(lm_conf, None, None, None, None, None, lm_conf_model)
     lm_dir = lm_dir if lm_dir is not None else lang_dir / "lm"
     fusion = make_fusion(lm_dir, lang_dir, settings, turn_tokens={SOT_ID: False, EOT_ID: True})
@@ -487,7 +488,7 @@ def main(
                     "audio_seconds": round(audio, 2),
                     "rtf": round(spent / max(audio, 1e-9), 4),
                     "turns_from": turns_from(separator, turn_tokens, bonus, bonus_from, gap, gap_from),
-                    "search": search_cfg["search"],
+                    "search": search_cfg.get("search", "greedy"),
                 }
             )  # fmt: skip
             if extractor is not None:
