@@ -15,12 +15,15 @@
 #    segments of the same sessions -> OUT_DIR/single_vad_decode;
 # 4. OUT_DIR/report.md + timeline.png + claims.json (steps.report_multitalker: SepTDS vs MT-RNN-T).
 # usage: 10_multitalker.sh [--conf conf/train/multitalker.yaml] [--sessions-conf YAML] [--avg K] [--steps N]
-#                          [--systems "septds mtrnnt [septds_nolat]"] [--chunk-ms N] [--seed N] [--force]
+#                          [--systems "septds mtrnnt [septds_nolat]"] [--decode-method greedy|modified_beam_lm]
+#                          [--chunk-ms N] [--seed N] [--force]
+# --decode-method modified_beam_lm: every system's channels (and the baseline's VAD segments) with
+# modified beam search and the stage-3 n-gram LM, each turn an LM sentence (conf/lm.yaml's settings)
 #                          FBANK_DIR LANG_DIR XVECTOR_MODEL BASELINE_MODEL SESSIONS_DIR OUT_DIR
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 options conf=conf/train/multitalker.yaml sessions_conf= avg=2 chunk_ms=320 seed=42 steps= \
-  systems="septds mtrnnt" force=false
+  systems="septds mtrnnt" decode_method=greedy force=false
 parse_options 6 "$@"
 read -r -a names <<<"$systems"
 for name in "${names[@]}"; do
@@ -30,7 +33,7 @@ done
   || die "--systems must include septds and mtrnnt (the claim compares them), got '$systems'"
 fbank=${ARGS[0]} lang=${ARGS[1]} xvector=${ARGS[2]} baseline=${ARGS[3]} sessions=${ARGS[4]} out=${ARGS[5]}
 decode_job() {  # decode_job NAME MODEL_DIR AVG: a steps.run_jobs job
-  jobs+=(--job "decode_$1" "$(q python -m steps.decode_sessions --avg "$3" --chunk-ms "$chunk_ms" \
+  jobs+=(--job "decode_$1" "$(q python -m steps.decode_sessions --method "$decode_method" --avg "$3" --chunk-ms "$chunk_ms" \
     --xvector-model "$xvector" "${FORCE[@]}" "$2" "$sessions" "$out/$1_decode")")
 }
 

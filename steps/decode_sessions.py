@@ -33,6 +33,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ import torch
 from lhotse import load_manifest
 from tqdm import tqdm
 
+from steps.lm.fusion import LmFusion, lm_settings, make_fusion
 from steps.multitalker.diarization import corpus_der, label_turns, write_rttm
 from steps.multitalker.metrics import MAX_MATCH_DISTANCE, score_sessions, turn_count_accuracy
 from steps.multitalker.model import SeparatorTransducer
@@ -49,7 +51,7 @@ from steps.multitalker.targets import EOT_ID, SOT_ID, parse_channels
 from steps.multitalker.turns import Turn, turns_from_cut
 from steps.multitalker.vad import energy_vad
 from steps.nnet.loading import load_model
-from steps.nnet.search import GreedySearch
+from steps.nnet.search import GreedySearch, ModifiedBeamSearch, Search, default_symbols_per_frame
 from steps.nnet.transducer import Transducer
 from steps.tasks import make_task
 from steps.utils import (
@@ -93,19 +95,39 @@ def encode_session(model: Transducer, feats: torch.Tensor, chunk_frames: int) ->
     return [torch.cat(acc, dim=1) for acc in pieces]
 
 
+@dataclass(frozen=True)
+class ChannelSearch:
+    """How every channel is searched: greedy, or (``beam`` > 0) modified beam search, with the
+    n-gram LM's shallow fusion when ``fusion`` is set (turn tokens then close LM sentences)."""
+
+    max_sym: int = 3
+    beam: int = 0
+    fusion: LmFusion | None = None
+    blank_penalty: float = 0.0
+
+    def make(self, model: Transducer, token_bonus: Mapping[int, float] | None = None) -> Search:
+        if not self.beam:
+            return GreedySearch(model, self.max_sym, self.blank_penalty, token_bonus)
+        spf = default_symbols_per_frame(model)
+        return ModifiedBeamSearch(model, self.beam, self.fusion, self.blank_penalty, spf, token_bonus)
+
+
+GREEDY = ChannelSearch()
+
+
 @torch.inference_mode()
 def search_channels(
     model: Transducer,
     encs: Sequence[torch.Tensor],
-    max_sym: int = 3,
+    how: ChannelSearch = GREEDY,
     token_bonus: Mapping[int, float] | None = None,
 ) -> tuple[list[list[int]], list[list[int]]]:
-    """Tokens and emission frames of each channel's greedy search.  The search consumes all of a
+    """Tokens and emission frames of each channel's search.  The search consumes all of a
     channel's frames at once, which gives what chunk-by-chunk streaming gives (steps/nnet/search.py),
     so a cached encoder output can be searched again with another ``token_bonus``."""
     tokens, frames = [], []
     for enc in encs:
-        search = GreedySearch(model, max_sym, token_bonus=token_bonus)
+        search = how.make(model, token_bonus)
         st = search.init(1)
         if enc.size(1):
             search.advance(enc, [enc.size(1)], st)
@@ -119,20 +141,22 @@ def decode_session(
     model: Transducer,
     feats: torch.Tensor,
     chunk_frames: int,
-    max_sym: int = 3,
+    how: ChannelSearch = GREEDY,
     token_bonus: Mapping[int, float] | None = None,
 ) -> tuple[list[list[int]], list[list[int]]]:
     """Tokens and emission frames of every output channel for one (T, F) input, streamed."""
-    return search_channels(model, encode_session(model, feats, chunk_frames), max_sym, token_bonus)
+    return search_channels(model, encode_session(model, feats, chunk_frames), how, token_bonus)
 
 
-def decode_vad_segments(model: Transducer, feats: torch.Tensor, chunk_frames: int, decode: Any) -> list[Turn]:
+def decode_vad_segments(
+    model: Transducer, feats: torch.Tensor, chunk_frames: int, decode: Any, how: ChannelSearch = GREEDY
+) -> list[Turn]:
     """The single-talker baseline: energy-VAD segments of the mixture, each streamed through a
     plain transducer; every non-empty segment is a turn on channel 0, timed by the VAD."""
     turns = []
     for a, b in energy_vad(feats.numpy(), FRAME_SHIFT):
         seg = feats[round(a / FRAME_SHIFT) : round(b / FRAME_SHIFT)]
-        toks, _ = decode_session(model, seg, chunk_frames)
+        toks, _ = decode_session(model, seg, chunk_frames, how)
         text = decode(toks[0]).strip()
         if text:
             turns.append(Turn(start=a, end=b, text=text, channel=0))
@@ -190,6 +214,7 @@ def tune_turn_bonus(
     decode: Callable[[list[int]], str],
     frame_stride: float,
     grid: Sequence[float] = BONUS_GRID,
+    how: ChannelSearch = GREEDY,
 ) -> float:
     """The ``<sot>``/``<eot>`` logit bonus of a model with turn tokens, chosen by
     :func:`tune_on_dev` on cached encoder outputs (the MT-RNN-T baseline tunes its turn gap the
@@ -197,9 +222,7 @@ def tune_turn_bonus(
 
     def turns_for(b: float) -> dict[str, list[Turn]]:
         return {
-            k: parse_channels(
-                *search_channels(model, e, token_bonus=bonus_of(b)), decode, frame_stride=frame_stride
-            )
+            k: parse_channels(*search_channels(model, e, how, bonus_of(b)), decode, frame_stride=frame_stride)
             for k, e in encs.items()
         }
 
@@ -234,6 +257,30 @@ def turns_from(
             f" (tuned on {bonus_from})" if bonus_from else ""
         )
     return f"pauses >= {gap:g} s" + (f" (tuned on {gap_from})" if gap_from else "")
+
+
+SEARCHES = ("greedy", "modified_beam_lm")
+
+
+def channel_search(
+    method: str, lang_dir: Path, lm_dir: Path | None, lm_conf: Path, lm_conf_model: str
+) -> tuple[ChannelSearch, dict[str, Any]]:
+    """The search of ``method`` and what the decode's config records of it (with the LM's digest;
+    nothing for greedy, whose configs predate the option)."""
+    if method == "greedy":
+        if lm_dir is not None:
+            raise FairstreamError("--lm needs --method modified_beam_lm")
+        return GREEDY, {}
+    settings = lm_settings(lm_conf, None, None, None, None, None, lm_conf_model)
+    lm_dir = lm_dir if lm_dir is not None else lang_dir / "lm"
+    fusion = make_fusion(lm_dir, lang_dir, settings, turn_tokens={SOT_ID: False, EOT_ID: True})
+    how = ChannelSearch(beam=settings["beam"], fusion=fusion, blank_penalty=settings["blank_penalty"])
+    label = (
+        f"modified beam {settings['beam']} + LM {settings['lm_scale']:g}, LODR {settings['lodr_scale']:g}, "
+        f"blank penalty {settings['blank_penalty']:g}"
+    )
+    digest = (lm_dir / ".done").read_text().strip()
+    return how, {"method": method, "search": label, "lm_dir": str(lm_dir), "lm_digest": digest, **settings}
 
 
 def turn_json(t: Turn) -> dict[str, Any]:
@@ -291,6 +338,35 @@ def turn_json(t: Turn) -> dict[str, Any]:
     help="A separator with turn tokens: nats added to the <sot>/<eot> logits in the search.  Default: "
     "tuned on the first split (0-4 in steps of 0.5, best channel turn-count accuracy).",
 )
+@click.option(
+    "--method",
+    type=click.Choice(SEARCHES),
+    default="greedy",
+    show_default=True,
+    help="Search of every channel: greedy, or modified beam search with the n-gram LM (shallow fusion; "
+    "each turn is an LM sentence).",
+)
+@click.option(
+    "--lm",
+    "lm_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="modified_beam_lm: LM directory of steps.train_ngram_lm [<lang_dir>/lm].",
+)
+@click.option(
+    "--lm-conf",
+    type=click.Path(path_type=Path),
+    default=Path("conf/lm.yaml"),
+    show_default=True,
+    help="modified_beam_lm: its decode: section gives the beam, the LM / LODR scales and the blank penalty.",
+)
+@click.option(
+    "--lm-conf-model",
+    default="lstm",
+    show_default=True,
+    help="modified_beam_lm: whose decode.models entry of --lm-conf applies (the separators start from the "
+    "LSTM baseline).",
+)
 @click.option("--num-threads", type=int, default=1, show_default=True)
 @click.option("--force", is_flag=True, help="Redo even if OUT_DIR is complete.")
 @step_main
@@ -308,6 +384,10 @@ def main(
     match_distance: float,
     turn_gap: float | None,
     turn_bonus: float | None,
+    method: str,
+    lm_dir: Path | None,
+    lm_conf: Path,
+    lm_conf_model: str,
     num_threads: int,
     force: bool,
 ) -> None:
@@ -335,6 +415,7 @@ def main(
         from steps.sv.extract import load_extractor
 
         extractor = load_extractor(xvector_model)
+    how, search_cfg = channel_search(method, lang, lm_dir, lm_conf, lm_conf_model)
     sub = int(getattr(model.encoder, "subsampling", 4))
     stride = FRAME_SHIFT * sub
     cfg = {
@@ -350,6 +431,7 @@ def main(
         "match_distance": match_distance,
         "turn_gap": turn_gap,
         "turn_bonus": turn_bonus,
+        **search_cfg,
     }
     chunk_frames = max(1, round(chunk_ms / 1000 / FRAME_SHIFT))
     with stage_output(out_dir, cfg, force) as out:
@@ -371,16 +453,17 @@ def main(
                 if separator:
                     encs[cut.id] = encode_session(model, feats, chunk_frames)
                 else:
-                    raw[cut.id] = decode_vad_segments(model, feats, chunk_frames, tokenizer.decode)
+                    raw[cut.id] = decode_vad_segments(model, feats, chunk_frames, tokenizer.decode, how)
                 spent += time.perf_counter() - t0
                 audio += cut.duration
             if separator and turn_tokens and bonus is None:
-                bonus, bonus_from = tune_turn_bonus(model, encs, refs, tokenizer.decode, stride), split
+                bonus = tune_turn_bonus(model, encs, refs, tokenizer.decode, stride, how=how)
+                bonus_from = split
                 log.info("turn tokens: <sot>/<eot> logit bonus %.1f (tuned on %s)", bonus, split)
             if separator:
                 t0 = time.perf_counter()
                 for k, e in encs.items():
-                    raw[k] = search_channels(model, e, token_bonus=bonus_of(bonus or 0.0))
+                    raw[k] = search_channels(model, e, how, bonus_of(bonus or 0.0))
                 spent += time.perf_counter() - t0
             if separator and not turn_tokens and gap is None:
                 gap, gap_from = tune_turn_gap(raw, refs, tokenizer.decode, stride), split
@@ -405,6 +488,7 @@ def main(
                     "audio_seconds": round(audio, 2),
                     "rtf": round(spent / max(audio, 1e-9), 4),
                     "turns_from": turns_from(separator, turn_tokens, bonus, bonus_from, gap, gap_from),
+                    "search": search_cfg.get("search", "greedy"),
                 }
             )  # fmt: skip
             if extractor is not None:

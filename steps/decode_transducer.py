@@ -27,7 +27,7 @@ import torch
 from lhotse import CutSet
 
 from steps.data.manifests import load_cuts
-from steps.lm.fusion import make_fusion
+from steps.lm.fusion import lm_settings, make_fusion
 from steps.nnet.decode_io import decode_split
 from steps.nnet.loading import load_model, training_lang_dir
 from steps.nnet.search import METHODS, default_symbols_per_frame, make_search
@@ -35,7 +35,6 @@ from steps.nnet.streaming import TransducerDecoder
 from steps.utils import FairstreamError, require_complete, stage_output
 from steps.utils.atomic import write_json_atomic
 from steps.utils.cli import CONTEXT, split_names, step_main
-from steps.utils.config import load_yaml
 from steps.utils.device import device_option, resolve_device
 
 log = logging.getLogger(__name__)
@@ -54,43 +53,7 @@ def chunk_frames_for(cuts: CutSet, chunk_ms: int) -> int:
 # ---- LM fusion -----------------------------------------------------------------------------
 LM_METHOD = "modified_beam_lm"  # modified beam search + shallow fusion of the n-gram LM
 DECODE_METHODS = (*METHODS, LM_METHOD)
-LM_DEFAULTS = {"lm_scale": 0.3, "lodr_scale": 0.0, "blank_penalty": 0.0, "eos": True, "beam": 4}
 BEAM = 4  # modified_beam without an LM (icefall's default); with one, --lm-conf's decode.beam
-
-
-def lm_settings(
-    lm_conf: Path,
-    lm_scale: float | None,
-    lodr_scale: float | None,
-    blank_penalty: float | None,
-    eos: bool | None,
-    beam: int | None = None,
-    model: str = "",
-) -> dict[str, Any]:
-    """Fusion settings: the options given, else ``lm_conf``'s ``decode: models: <model>:`` entry
-    (settings chosen on dev for one model, by its directory name), else its ``decode:`` section,
-    else defaults."""
-    given = dict(lm_scale=lm_scale, lodr_scale=lodr_scale, blank_penalty=blank_penalty, eos=eos, beam=beam)
-    conf: dict[str, Any] = {}
-    if any(v is None for v in given.values()):
-        if not lm_conf.is_file():
-            raise FairstreamError(f"--lm-conf {lm_conf} does not exist; pass it or every LM option")
-        conf = dict(load_yaml(lm_conf).get("decode") or {})
-        own = (conf.pop("models", None) or {}).get(model) or {}
-        for where, section in ((f"{lm_conf} decode", conf), (f"{lm_conf} decode.models.{model}", own)):
-            unknown = sorted(set(section) - set(LM_DEFAULTS))
-            if unknown:
-                raise FairstreamError(
-                    f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(LM_DEFAULTS)}"
-                )
-        conf.update(own)
-    out = {k: (v if v is not None else conf.get(k, LM_DEFAULTS[k])) for k, v in given.items()}
-    out["lm_scale"], out["lodr_scale"] = float(out["lm_scale"]), float(out["lodr_scale"])
-    out["blank_penalty"], out["eos"] = float(out["blank_penalty"]), bool(out["eos"])
-    out["beam"] = int(out["beam"])
-    if out["lm_scale"] < 0 or out["lodr_scale"] < 0:
-        raise FairstreamError(f"LM scales must be >= 0, got {out['lm_scale']} and {out['lodr_scale']}")
-    return out
 
 
 # ---- the command ---------------------------------------------------------------------------

@@ -83,3 +83,19 @@ def tiny_lang(tiny_manifests: Path) -> Path:
     out = tiny_manifests.parent / "lang_bpe_500"
     run_step("steps.prepare_lang", "--conf", REPO / "conf/lang.yaml", tiny_manifests, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def lm_text(tiny_manifests: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("lmtext") / "lm_text"
+    run_step("local.make_lm_text", tiny_manifests, out, "--num-sentences", "1500")
+    return out
+
+
+@pytest.fixture(scope="session")
+def lm_dir(
+    lm_text: Path, tiny_manifests: Path, tiny_lang: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("lm") / "lm"
+    run_step("steps.train_ngram_lm", lm_text, tiny_manifests, tiny_lang, out, "--order", "4")
+    return out

@@ -221,6 +221,45 @@ def test_fused_wide_beam_scores_are_am_plus_scaled_lm(lodr_scale: float) -> None
     assert tuple(search_eos.best(s2[1]).tokens(1)) == max(final, key=final.get)
 
 
+def test_turn_tokens_make_each_turn_a_sentence() -> None:
+    """With turn tokens 1 (<sot>) and 2 (<eot>), every sequence scores log P_am + lm_scale x the sum
+    over its turns of log P_lm(turn's words), with </s> where <eot> closes a non-empty turn."""
+    vocab, n, scale, sot, eot = 5, 4, 0.6, 1, 2  # 341 sequences: the beam keeps all
+    tab = table(6, n, vocab, 1, blank_bias=0.0)
+    model = table_model(tab, context_size=1)
+    lm = train_ngram([[w for w in s if w > 2] for s in corpus(4, vocab, n=40)], vocab, 3)
+    fusion = LmFusion(lm, scale, eos=True, turn_tokens={sot: False, eot: True})
+    search = ModifiedBeamSearch(model, beam=1000, lm=fusion)
+    enc, lens = frames(n, [n])
+    state = search.init(1)
+    search.advance(enc, [n], state)
+
+    def turns_logprob(seq: tuple[int, ...]) -> tuple[float, float]:
+        """(LM log-prob of the sequence's turns, </s> of its open turn)."""
+        total, words = 0.0, []
+        for t in seq:
+            if t in (sot, eot):
+                if t == eot and words:
+                    total += lm.sentence_logprob(words, eos=True)
+                elif words:
+                    total += lm.sentence_logprob(words, eos=False)
+                words = []
+            else:
+                words.append(t)
+        open_lp = lm.sentence_logprob(words, eos=False)
+        return total + open_lp, (lm.sentence_logprob(words) - open_lp) if words else 0.0
+
+    exact = brute_force(tab, n, 1)
+    got = {tuple(h.tokens(1)): h for h in state[0].hyps}
+    assert set(got) == set(exact) and any(sot in q and eot in q for q in got)
+    for seq, am in exact.items():
+        lp, eos = turns_logprob(seq)
+        assert got[seq].score == pytest.approx(am + scale * lp, abs=1e-5), seq
+        assert fusion.final(got[seq].lm) == pytest.approx(scale * eos, abs=1e-5), seq
+    with pytest.raises(FairstreamError, match="not LM tokens"):
+        LmFusion(lm, scale, turn_tokens={vocab: True})
+
+
 def test_a_strong_lm_pulls_the_output_towards_its_sentence() -> None:
     # the acoustic table mildly prefers token 1 on every frame; the LM knows only "2 3 4"
     vocab, n = 5, 6
@@ -296,7 +335,7 @@ def test_token_bonus_is_a_shifted_token_logit() -> None:
 
 
 def test_lm_settings_per_model_entry_overrides_the_section(tmp_path) -> None:
-    from steps.decode_transducer import lm_settings
+    from steps.lm.fusion import lm_settings
     from steps.utils import FairstreamError
 
     conf = tmp_path / "lm.yaml"

@@ -43,22 +43,6 @@ def lm_lines(d: Path) -> list[str]:
     return gzip.decompress((d / "text.txt.gz").read_bytes()).decode().splitlines()
 
 
-@pytest.fixture(scope="module")
-def lm_text(tiny_manifests: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("lmtext") / "lm_text"
-    run_step("local.make_lm_text", tiny_manifests, out, "--num-sentences", "1500")
-    return out
-
-
-@pytest.fixture(scope="module")
-def lm_dir(
-    lm_text: Path, tiny_manifests: Path, tiny_lang: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    out = tmp_path_factory.mktemp("lm") / "lm"
-    run_step("steps.train_ngram_lm", lm_text, tiny_manifests, tiny_lang, out, "--order", "4")
-    return out
-
-
 def test_demo_lm_text_has_no_dev_or_test_sentence(lm_text: Path, tiny_manifests: Path) -> None:
     lines = lm_lines(lm_text)
     heldout = set(texts(tiny_manifests, "dev", "test"))

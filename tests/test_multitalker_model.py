@@ -217,7 +217,9 @@ def test_separator_normalises_with_session_statistics(
         assert torch.allclose(sub.feat_mean, want[0]) and torch.allclose(sub.feat_std, want[1]), refresh
 
 
-def test_one_trainer_trains_the_separator(tiny_fbank: Path, tiny_lang: Path, tmp_path: Path) -> None:
+def test_one_trainer_trains_the_separator(
+    tiny_fbank: Path, tiny_lang: Path, lm_dir: Path, tmp_path: Path
+) -> None:
     """``task: multitalker`` through steps.train_transducer: sessions in, a resumable run out."""
     from tests.conftest import run_step
 
@@ -268,6 +270,16 @@ def test_one_trainer_trains_the_separator(tiny_fbank: Path, tiny_lang: Path, tmp
     turns = json.loads((dec / "turns_dev.json").read_text())
     assert set(turns) == {c.id for c in load_manifest(sessions / "sessions_dev.jsonl.gz")}
     assert (dec / "dev.rttm").is_file() and (dec / "dev_ref.rttm").read_text().startswith("SPEAKER")
+    # with the n-gram LM: modified beam search, each turn an LM sentence (a given bonus: no tuning)
+    lm_dec = tmp_path / "lm_dec"
+    run_step("steps.decode_sessions", "--splits", "dev", "--method", "modified_beam_lm", "--lm", lm_dir,
+             "--turn-bonus", "1", out, sessions, lm_dec)  # fmt: skip
+    lm_m = json.loads((lm_dec / "metrics.json").read_text())["dev"]
+    assert m["search"] == "greedy" and lm_m["search"].startswith("modified beam 16 + LM ")
+    assert lm_m["orc_wer"]["words"] == m["orc_wer"]["words"] and lm_m["turns_from"].endswith("bonus 1")
+    proc = run_step("steps.decode_sessions", "--lm", lm_dir, "--splits", "dev", out, sessions,
+                    tmp_path / "bad_dec", check=False)  # fmt: skip
+    assert proc.returncode != 0 and "--lm needs --method modified_beam_lm" in proc.stderr
 
     # the single-talker baseline over energy-VAD segments, then the stage report with both systems
     single = tmp_path / "single.yaml"

@@ -8,11 +8,16 @@ For a hypothesis with LM state ``s`` the search adds to the score of each non-bl
 estimate of the internal LM the transducer learnt from them ("low-order density ratio", as in
 icefall): subtracting it lets the external LM replace the internal one instead of being added
 on top of it.  At the end of an utterance ``final(s)`` is the same combination for ``</s>``.
+
+A multi-talker channel holds many sentences, one per ``<sot> ... <eot>`` turn.  With
+``turn_tokens`` the LMs see each turn as a sentence of its own: a turn token moves the state back
+to the sentence start, ``<sot>`` costs nothing and ``<eot>`` scores the sentence end (``final``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,7 @@ import torch
 from torch import Tensor
 
 from steps.utils import FairstreamError, file_digest, read_config, require_complete
+from steps.utils.config import load_yaml
 
 from .ngram import NgramLM, State
 
@@ -41,7 +47,9 @@ class LmFusion:
         lodr: NgramLM | None = None,
         lodr_scale: float = 0.0,
         eos: bool = True,
+        turn_tokens: Mapping[int, bool] | None = None,
     ) -> None:
+        """``turn_tokens``: token id -> whether it ends a sentence (``<eot>``: True, ``<sot>``: False)."""
         if lm_scale < 0 or lodr_scale < 0:
             raise FairstreamError(f"LM scales must be >= 0, got lm {lm_scale}, lodr {lodr_scale}")
         if lm_scale and lm is None:
@@ -55,6 +63,11 @@ class LmFusion:
         if len(sizes) > 1:
             raise FairstreamError(f"the LM and the LODR model have different vocabularies: {sorted(sizes)}")
         self.vocab_size = sizes.pop() if sizes else None
+        self.turn_tokens = {int(k): bool(v) for k, v in (turn_tokens or {}).items()}
+        if self.vocab_size is not None and any(not 0 < k < self.vocab_size for k in self.turn_tokens):
+            raise FairstreamError(
+                f"turn tokens {sorted(self.turn_tokens)} are not LM tokens (1..{self.vocab_size - 1})"
+            )
         self._cache: dict[FusionState, Tensor] = {}
 
     @property
@@ -69,6 +82,8 @@ class LmFusion:
         )
 
     def advance(self, state: FusionState, token: int) -> FusionState:
+        if token in self.turn_tokens:  # a turn starts or ends: the next token starts a sentence
+            return self.init_state()
         a, b = state
         return (
             self.lm.advance(a, token) if self.lm is not None else a,
@@ -88,6 +103,8 @@ class LmFusion:
         if self.lodr is not None:
             total -= self.lodr_scale * torch.from_numpy(self.lodr.logprobs(state[1])[:v])
         total[0] = 0.0  # blank: the LM state does not move
+        for tok, ends in self.turn_tokens.items():
+            total[tok] = self.final(state) if ends else 0.0
         if len(self._cache) >= 50_000:  # ~8 V bytes each
             self._cache.clear()
         self._cache[state] = total
@@ -95,8 +112,8 @@ class LmFusion:
 
     def final(self, state: FusionState) -> float:
         """The end-of-sentence term added when ranking finished hypotheses (0 unless ``eos``)."""
-        if not self.eos:
-            return 0.0
+        if not self.eos or (self.turn_tokens and state == self.init_state()):
+            return 0.0  # (a channel whose last turn was closed has no open sentence)
         out = 0.0
         if self.lm is not None:
             out += self.lm_scale * float(self.lm.logprobs(state[0])[self.lm.eos_id])
@@ -105,11 +122,17 @@ class LmFusion:
         return out
 
 
-def load_fusion(lm_dir: Path, lm_scale: float, lodr_scale: float = 0.0, eos: bool = True) -> LmFusion:
+def load_fusion(
+    lm_dir: Path,
+    lm_scale: float,
+    lodr_scale: float = 0.0,
+    eos: bool = True,
+    turn_tokens: Mapping[int, bool] | None = None,
+) -> LmFusion:
     """The fusion of ``lm_dir`` (``steps.train_ngram_lm`` output); only the models with a scale load."""
     lm = NgramLM.load(lm_dir / LM_FILE) if lm_scale else None
     lodr = NgramLM.load(lm_dir / LODR_FILE) if lodr_scale else None
-    fusion = LmFusion(lm, lm_scale, lodr, lodr_scale, eos)
+    fusion = LmFusion(lm, lm_scale, lodr, lodr_scale, eos, turn_tokens)
     parts = [f"lm {lm_scale} x order-{lm.order}"] if lm is not None else []
     parts += [f"lodr -{lodr_scale} x order-{lodr.order}"] if lodr is not None else []
     log.info(
@@ -131,7 +154,47 @@ def check_lm_dir(lm_dir: Path, lang_dir: Path) -> str:
     return (lm_dir / ".done").read_text().strip()
 
 
-def make_fusion(lm_dir: Path, lang_dir: Path, settings: dict[str, Any]) -> LmFusion:
+def make_fusion(
+    lm_dir: Path, lang_dir: Path, settings: dict[str, Any], turn_tokens: Mapping[int, bool] | None = None
+) -> LmFusion:
     """The fusion of ``lm_dir`` with the decode settings (``lm_scale``, ``lodr_scale``, ``eos``)."""
     check_lm_dir(lm_dir, lang_dir)
-    return load_fusion(lm_dir, settings["lm_scale"], settings["lodr_scale"], settings["eos"])
+    return load_fusion(lm_dir, settings["lm_scale"], settings["lodr_scale"], settings["eos"], turn_tokens)
+
+
+LM_DEFAULTS = {"lm_scale": 0.3, "lodr_scale": 0.0, "blank_penalty": 0.0, "eos": True, "beam": 4}
+
+
+def lm_settings(
+    lm_conf: Path,
+    lm_scale: float | None,
+    lodr_scale: float | None,
+    blank_penalty: float | None,
+    eos: bool | None,
+    beam: int | None = None,
+    model: str = "",
+) -> dict[str, Any]:
+    """Fusion settings: the options given, else ``lm_conf``'s ``decode: models: <model>:`` entry
+    (settings chosen on dev for one model, by its directory name), else its ``decode:`` section,
+    else defaults."""
+    given = dict(lm_scale=lm_scale, lodr_scale=lodr_scale, blank_penalty=blank_penalty, eos=eos, beam=beam)
+    conf: dict[str, Any] = {}
+    if any(v is None for v in given.values()):
+        if not lm_conf.is_file():
+            raise FairstreamError(f"--lm-conf {lm_conf} does not exist; pass it or every LM option")
+        conf = dict(load_yaml(lm_conf).get("decode") or {})
+        own = (conf.pop("models", None) or {}).get(model) or {}
+        for where, section in ((f"{lm_conf} decode", conf), (f"{lm_conf} decode.models.{model}", own)):
+            unknown = sorted(set(section) - set(LM_DEFAULTS))
+            if unknown:
+                raise FairstreamError(
+                    f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(LM_DEFAULTS)}"
+                )
+        conf.update(own)
+    out = {k: (v if v is not None else conf.get(k, LM_DEFAULTS[k])) for k, v in given.items()}
+    out["lm_scale"], out["lodr_scale"] = float(out["lm_scale"]), float(out["lodr_scale"])
+    out["blank_penalty"], out["eos"] = float(out["blank_penalty"]), bool(out["eos"])
+    out["beam"] = int(out["beam"])
+    if out["lm_scale"] < 0 or out["lodr_scale"] < 0:
+        raise FairstreamError(f"LM scales must be >= 0, got {out['lm_scale']} and {out['lodr_scale']}")
+    return out

@@ -126,15 +126,17 @@ def section(systems: dict[str, Path], timeline: str | None, verdicts: list[Claim
         metrics = json.loads((d / "metrics.json").read_text())
         rows += [row(name, split, m) for split, m in metrics.items()]
         turns_from = next(iter(metrics.values()), {}).get("turns_from")
+        method = f" --method {cfg['method']}" if cfg.get("method", "greedy") != "greedy" else ""
         how.append(f"- {name}: `python -m steps.decode_sessions {cfg['model_dir']} {cfg['sessions_dir']} {d}"
-                   f" --xvector-model {cfg['xvector_model']}`")  # fmt: skip
+                   f" --xvector-model {cfg['xvector_model']}{method}`")  # fmt: skip
         if turns_from:
             how[-1] += f"; turns from {turns_from}"
     first = read_config(next(iter(systems.values())))
     lines = [
         "## Multi-talker sessions: separator-transducer-segmenter (stage 10)",
         "",
-        f"Streaming decoding ({first['chunk_ms']} ms chunks, greedy, one thread) of the demo dev/test "
+        f"Streaming decoding ({first['chunk_ms']} ms chunks, {first.get('search', 'greedy')}, one thread) "
+        "of the demo dev/test "
         "sessions (`local/make_sessions.py`). ORC-WER: reference turns assigned to output channels "
         "optimally; "
         "cpWER: decoded turns labelled by clustering their speaker embeddings (stage 6 extractor, cosine "
