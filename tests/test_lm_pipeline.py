@@ -150,15 +150,6 @@ def test_decode_with_lm(
         run_step("steps.decode_transducer", model_dir, tiny_fbank, out, *lm_args,
                  *(("--lm-conf-model", entry) if entry else ()))  # fmt: skip
         assert json.loads((out / "metrics.json").read_text())["dev"]["lm_scale"] == scale
-    # a fine-tuned variant decodes with its parent's decode.models entry (stage 9's CCA variants)
-    conf = tmp_path / "lm.yaml"
-    conf.write_text(yaml.safe_dump({"decode": {"lm_scale": 0.9, "models": {"parent": {"lm_scale": 0.25}}}}))
-    lm_args = (*lm_args, "--lm-conf", conf, "--lodr-scale", "0", *common)
-    for entry, scale in (("parent", 0.25), (None, 0.9)):  # None: the model dir's own name (no entry)
-        out = tmp_path / f"entry_{entry}"
-        run_step("steps.decode_transducer", model_dir, tiny_fbank, out, *lm_args,
-                 *(("--lm-conf-model", entry) if entry else ()))  # fmt: skip
-        assert json.loads((out / "metrics.json").read_text())["dev"]["lm_scale"] == scale
 
 
 def test_decode_lm_errors_are_one_line(
