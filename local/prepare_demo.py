@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from local.demo.corpus import DemoConf, build_demo_corpus, speaker_counts
+from local.demo.corpus import DESIGN_VERSION, DemoConf, build_demo_corpus, speaker_counts
 from local.demo.speakers import make_speakers
 from steps.data.manifests import summarise, write_split
 from steps.utils import FairstreamError, stage_output, write_json_atomic
@@ -39,7 +39,8 @@ def load_demo_conf(conf: Path, size: str, seed: int) -> DemoConf:
 def main(out_dir: Path, conf: Path, size: str, seed: int, num_jobs: int, force: bool) -> None:
     """Synthesise the demo corpus into OUT_DIR/audio and write Lhotse manifests per split."""
     cfg = load_demo_conf(conf, size, seed)
-    with stage_output(out_dir, {"corpus": "demo", "size": size, **to_dict(cfg)}, force) as out:
+    stage_cfg = {"corpus": "demo", "design": DESIGN_VERSION, "size": size, **to_dict(cfg)}
+    with stage_output(out_dir, stage_cfg, force) as out:
         manifests = build_demo_corpus(cfg, out.path, out.out, num_jobs)
         stats = {}
         for split in speaker_counts(cfg):

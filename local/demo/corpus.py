@@ -31,6 +31,11 @@ from .speakers import Speaker, make_speakers
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")  # every size has these; "sv" (verification only) when sv_speakers > 0
+# The speaker and accent design lives in code (geography.py, speakers.py, accents.py), not in
+# conf/demo.yaml, so stage 1 records this number with its config: a corpus of an older design is
+# then refused ("different config") instead of being trusted.  Bump it whenever that code changes
+# what is synthesised.
+DESIGN_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -96,9 +101,7 @@ def synth_utterance(tts, spk: Speaker, utt_id: str, conf: DemoConf) -> tuple[np.
         if conf.min_duration <= dur <= conf.max_duration:
             break
     else:
-        raise RuntimeError(
-            f"{utt_id}: could not synthesise an utterance within the duration limits"
-        )
+        raise RuntimeError(f"{utt_id}: could not synthesise an utterance within the duration limits")
     x = acoustics.apply_timbre(x, conf.sample_rate, spk.tilt, spk.formant_hz, spk.formant_db)
     cond: dict[str, object] = {"domain": domain}
     if nrng.random() < REVERB_PROB[spk.zip.income]:
@@ -183,8 +186,7 @@ def build_demo_corpus(
     speakers = make_speakers(conf.seed, speaker_counts(conf))
     k = conf.speakers_per_shard
     jobs = [
-        ShardJob(tuple(speakers[i : i + k]), conf, write_dir, final_dir)
-        for i in range(0, len(speakers), k)
+        ShardJob(tuple(speakers[i : i + k]), conf, write_dir, final_dir) for i in range(0, len(speakers), k)
     ]
     rows: list[dict] = []
     ctx = mp.get_context("spawn")

@@ -35,21 +35,26 @@ class Region:
     l1: str = ""  # first language of L2-English speakers (a key of accents.L1_RULES); "" = native
 
 
+# Training weights.  With US 3/3/2, Scotland 0.3 and France 0.6 (42% of training speakers American,
+# 1.6% Scottish) the LSTM + LM made 1.35% errors on en-us and 8.4% on en-gb-scotland over 384 test
+# speakers (24 per accent): a 6.2x spread of accents that was real, not the luck of 8 speakers per
+# accent.  The weights below (26% American, 3.9% Scottish) with L2 strength 0.5-0.9 gave 4.1x over
+# 256 held-out speakers that the default corpus never generates (16 per accent; 2026-12-05).
 # fmt: off
 REGIONS: tuple[Region, ...] = (
-    Region("us_midwest",     "en-us",          "en-us",          "US", 41.88,  -87.63, 400, 3.0, "english"),
-    Region("us_west",        "en-us",          "en-us",          "US", 34.05, -118.24, 400, 3.0, "english"),
-    Region("us_south",       "en-us",          "en-us",          "US", 33.75,  -84.39, 400, 2.0, "english"),
+    Region("us_midwest",     "en-us",          "en-us",          "US", 41.88,  -87.63, 400, 1.5, "english"),
+    Region("us_west",        "en-us",          "en-us",          "US", 34.05, -118.24, 400, 1.5, "english"),
+    Region("us_south",       "en-us",          "en-us",          "US", 33.75,  -84.39, 400, 1.0, "english"),
     Region("us_new_york",    "en-us-nyc",      "en-us-nyc",      "US", 40.71,  -74.01, 150, 2.0, "english"),
     Region("uk_london",      "en-gb-rp",       "en-gb-x-rp",     "GB", 51.51,   -0.13, 100, 2.0, "english"),
     Region("uk_lancashire",  "en-gb-lancs",    "en-gb-x-gbclan", "GB", 53.48,   -2.24,  60, 1.0, "english"),
     Region("uk_w_midlands",  "en-gb-wmids",    "en-gb-x-gbcwmd", "GB", 52.49,   -1.89,  60, 1.0, "english"),
-    Region("uk_scotland",    "en-gb-scotland", "en-gb-scotland", "GB", 55.86,   -4.25, 120, 0.3, "english"),
+    Region("uk_scotland",    "en-gb-scotland", "en-gb-scotland", "GB", 55.86,   -4.25, 120, 0.6, "english"),
     Region("caribbean",      "en-caribbean",   "en-029",         "JM", 18.00,  -76.79, 150, 0.5, "english"),
     Region("india",          "hi-en",          "en",             "IN", 28.61,   77.21, 500, 1.0, "other", "hi"),
     Region("mexico",         "es-en",          "en-us",          "MX", 19.43,  -99.13, 400, 1.0, "other", "es"),
     Region("germany",        "de-en",          "en",             "DE", 52.52,   13.40, 300, 0.8, "other", "de"),
-    Region("france",         "fr-en",          "en",             "FR", 48.86,    2.35, 300, 0.6, "other", "fr"),
+    Region("france",         "fr-en",          "en",             "FR", 48.86,    2.35, 300, 0.8, "other", "fr"),
     Region("brazil",         "pt-en",          "en-us",          "BR", -23.55, -46.63, 400, 0.4, "other", "pt"),
     Region("poland",         "pl-en",          "en",             "PL", 52.23,   21.01, 200, 0.2, "other", "pl"),
     Region("vietnam",        "vi-en",          "en-us",          "VN", 21.03,  105.85, 300, 0.2, "other", "vi"),

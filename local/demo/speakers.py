@@ -90,11 +90,11 @@ def _pick_zip(rng: random.Random, zips: list[ZipCode], split: str, seen: Counter
 
 
 def l2_strength(seed: int, speaker_id: str) -> float:
-    """How strongly an L2 speaker's first language shows, in [0.6, 1.0].
+    """How strongly an L2 speaker's first language shows, in [0.5, 0.9].
 
     Drawn from its own generator so that adding it left every other speaker draw, and so every
     native-English speaker's audio, as it was."""
-    return round(random.Random(f"l2-strength-{seed}-{speaker_id}").uniform(0.6, 1.0), 3)
+    return round(random.Random(f"l2-strength-{seed}-{speaker_id}").uniform(0.5, 0.9), 3)
 
 
 def make_speakers(seed: int, counts: dict[str, int]) -> list[Speaker]:
