@@ -38,8 +38,9 @@ class Region:
 # Training weights.  With US 3/3/2, Scotland 0.3 and France 0.6 (42% of training speakers American,
 # 1.6% Scottish) the LSTM + LM made 1.35% errors on en-us and 8.4% on en-gb-scotland over 384 test
 # speakers (24 per accent): a 6.2x spread of accents that was real, not the luck of 8 speakers per
-# accent.  The weights below (26% American, 3.9% Scottish) with L2 strength 0.5-0.9 gave 4.1x over
-# 256 held-out speakers that the default corpus never generates (16 per accent; 2026-12-05).
+# accent.  The weights below (by weight 26% American, 3.9% Scottish; drawn at the default size,
+# 24% and 4.7%) with L2 strength 0.5-0.9 gave 4.1x over 256 held-out speakers that the default
+# corpus never generates (16 per accent; 2026-12-05).
 # fmt: off
 REGIONS: tuple[Region, ...] = (
     Region("us_midwest",     "en-us",          "en-us",          "US", 41.88,  -87.63, 400, 1.5, "english"),
