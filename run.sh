@@ -47,6 +47,9 @@ baseline_methods="modified_beam"  # more search methods for the first arch only 
                                   # table's other column; for every arch it cost 3.6 core-minutes)
 dev_decodes=baseline   # stage 5 decodes dev for: baseline (the first arch's methods and every LM decode; the
                        # others decode test only) | all
+heldout_split=sv       # stage 5 also decodes this split of held-out speakers with the first arch's
+                       # --decode-methods into \$exp_dir/decode_<split> (per-accent WERs on 2.5x the test's
+                       # speakers: 8 per accent leave accent differences within speaker noise) [none: skip]
 sv_variants="none pairwise_sum"        # speaker-verification systems of stage 6 (conf/sv/<name>.yaml); first = baseline
 mitigate_lambdas="1000 10000 100000"  # EWC strengths of stage 8
 mitigate_steps=100     # updates of every stage-8 fine-tuning
@@ -72,7 +75,7 @@ stages_help="
   2  features   $features_stage   manifests -> \$data_dir/fbank (80-dim log-mel, lilcom)
   3  lang       $lang_stage       train transcripts -> \$data_dir/lang_bpe_N (BPE, <blk>/<sot>/<eot>); LM text -> \$data_dir/lm_text, token n-gram LM -> \$data_dir/lang_bpe_N/lm
   4  train      $train_stage      fbank + lang -> \$exp_dir/<arch> for each of --archs (pruned RNN-T)
-  5  decode     $decode_stage     \$exp_dir/<arch> + fbank -> \$exp_dir/decode/<arch>_<method> (streaming; hyps, WER, RTF, latency)
+  5  decode     $decode_stage     \$exp_dir/<arch> + fbank -> \$exp_dir/decode/<arch>_<method> (streaming; hyps, WER, RTF, latency), the first arch also --heldout-split -> \$exp_dir/decode_<split>
   6  sv         $sv_stage         fbank -> \$exp_dir/sv (speaker embedders: baseline + ARW; trials, embeddings, EER by group)
   7  cohorts    $cohorts_stage    decodes + embeddings -> \$exp_dir/cohorts (geographic tree, geodemographic, k-means; labelled cuts)
   8  mitigate   $mitigate_stage   baseline + cohorts -> \$exp_dir/mitigate (plain / EWC lambda sweep, lambda chosen on dev / oversampling / cohort input / untargeted control)
@@ -114,6 +117,8 @@ Options (default in brackets):
   --baseline-methods "M"  more search methods for the first arch only [$baseline_methods; small: none]
   --dev-decodes WHICH     baseline: stage 5 decodes dev only for the first arch and the LM method (what later
                           stages and the LM table read); test for every decode | all [$dev_decodes]
+  --heldout-split S       stage 5 also decodes split S (fbank/cuts_S) with the first arch's --decode-methods,
+                          into \$exp_dir/decode_S, for the report's per-accent WERs; none: skip [$heldout_split]
   --sv-variants "A B"     speaker-verification systems of stage 6; the first is the baseline [$sv_variants]
   --mitigate-lambdas "L"  EWC lambda sweep of stage 8 [$mitigate_lambdas; small: 10000]
   --mitigate-steps N      updates per stage-8 fine-tuning [$mitigate_steps; small: 30]
@@ -237,8 +242,23 @@ for arch in $archs; do
     if [ "$method" = modified_beam_lm ]; then slow_decodes+=("${job[@]}"); else decode_args+=("${job[@]}"); fi
   done
 done
+if [ "$heldout_split" != none ] && [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  if [ -f "$data_dir/fbank/cuts_$heldout_split.jsonl.gz" ]; then
+    for method in $decode_methods; do  # the baseline's searches, on the held-out speakers (batches of 8:
+      # the same hypotheses in half the time; no RTF or latency is reported from them)
+      lm_args=(); [ "$method" = modified_beam_lm ] && lm_args=(--lm "$lang_dir/lm" --lm-conf conf/lm.yaml)
+      job=(--job "decode_${heldout_split}_${_archs[0]}_$method" "$(q bash "$decode_stage" --method "$method" \
+        --avg "$avg" --splits "$heldout_split" --chunk-ms "$chunk_ms" --batch-size 8 "${lm_args[@]}" "${force_flag[@]}" \
+        "$exp_dir/${_archs[0]}" "$data_dir/fbank" "$exp_dir/decode_$heldout_split/${_archs[0]}_$method")")
+      if [ "$method" = modified_beam_lm ]; then slow_decodes+=("${job[@]}"); else decode_args+=("${job[@]}"); fi
+    done
+  else
+    log "no $data_dir/fbank/cuts_$heldout_split.jsonl.gz: stage 5 decodes no held-out speakers (--heldout-split)"
+  fi
+fi
 decode_args=("${slow_decodes[@]}" "${decode_args[@]}")
-run_stage 5 "decode ($archs) x ($decode_methods; ${_archs[0]} also: ${baseline_methods:-none}) -> $exp_dir/decode/<arch>_<method>, $decode_jobs at a time" \
+heldout_note=; [[ " ${decode_args[*]} " == *" decode_${heldout_split}_"* ]] && heldout_note=" + $heldout_split: $exp_dir/decode_$heldout_split"
+run_stage 5 "decode ($archs) x ($decode_methods; ${_archs[0]} also: ${baseline_methods:-none}) -> $exp_dir/decode/<arch>_<method>$heldout_note, $decode_jobs at a time" \
   python -m steps.run_jobs --jobs "$decode_jobs" --log-dir "$exp_dir/log" "${decode_args[@]}"
 run_stage 6 "speaker verification ($sv_variants) -> $exp_dir/sv" \
   bash "$sv_stage" --variants "$sv_variants" --seed "$seed" --max-steps "$sv_steps" "${force_flag[@]}" \

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from steps.reports.accents import accents_section
 from steps.reports.asr import asr_section
 from steps.reports.claims import claims_section
 from steps.reports.compare import compare_claims, compare_section
@@ -90,6 +91,7 @@ def main(
             asr_section(exp_dir),
             learning_section(exp_dir, fig_dir, out_md.parent),
             compare_section(exp_dir, fig_dir, out_md.parent, reference),
+            accents_section(exp_dir),
         ]
         if s
     ]

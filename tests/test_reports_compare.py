@@ -19,15 +19,24 @@ TINY_MODEL = {
 }
 
 
-def fake_decode(exp: Path, model: str, method: str, errs: list[int], rtf: float) -> None:
-    """A finished model dir and decode dir as stages 4 and 5 leave them."""
+def fake_decode(
+    exp: Path,
+    model: str,
+    method: str,
+    errs: list[int],
+    rtf: float,
+    subdir: str = "decode",
+    split: str = "test",
+) -> None:
+    """A finished model dir and decode dir as stages 4 and 5 leave them (``split``'s cuts; speaker
+    s<i % 20> of accent en-us for even i, es-en for odd i)."""
     mdir = exp / model
     mdir.mkdir(parents=True, exist_ok=True)
     (mdir / "config.yaml").write_text(json.dumps({"model": TINY_MODEL}))
     (mdir / "train_stats.json").write_text(json.dumps({"parameters": 123456, "steps": 3}))
     info = {"parameters": 123456, "encoder_flops_per_second": 2.5e7}
     (mdir / "model_info.json").write_text(json.dumps(info))
-    d = exp / "decode" / f"{model}_{method}"
+    d = exp / subdir / f"{model}_{method}"
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(json.dumps({"model_dir": str(mdir)}))
     cuts = []
@@ -44,10 +53,10 @@ def fake_decode(exp: Path, model: str, method: str, errs: list[int], rtf: float)
             f"u{i}", f"r{i}", 0.0, 1.0, text="a " * 10, speaker=f"s{i % 20}", custom=custom
         )
         cuts.append(MonoCut(f"u{i}", 0.0, 1.0, 0, supervisions=[sup]))
-    CutSet.from_cuts(cuts).to_file(d / "cuts_test.jsonl.gz")
+    CutSet.from_cuts(cuts).to_file(d / f"cuts_{split}.jsonl.gz")
     wer = 100 * sum(errs) / (10 * len(errs))
     metrics = {"method": method, "wer": wer, "rtf": rtf, "chunk_ms": 320}
-    (d / "metrics.json").write_text(json.dumps({"dev": metrics, "test": metrics}))
+    (d / "metrics.json").write_text(json.dumps({"dev": metrics, split: metrics}))
     (d / ".done").write_text("x")
 
 
@@ -151,3 +160,80 @@ def test_held_out_accent_ratio_picks_on_dev_and_measures_on_test() -> None:
     assert min(speaker_ratios) - 1e-9 <= iv.low < iv.estimate < iv.high <= max(speaker_ratios) + 1e-9
     assert held_out_accent_ratio({"d1": (1, 10, "a", "s")}, test) is None  # one accent on dev
     assert held_out_accent_ratio(dev, {"t1": (5, 100, "b", "x")}) is None  # best accent not on test
+
+
+def utts_of(rows: list[tuple[str, str, int, int]]) -> dict[str, tuple[int, int, str, str]]:
+    """(speaker, accent, errors, words) per utterance -> the report's cut id -> (errors, words,
+    accent, speaker)."""
+    return {f"u{i}": (e, n, a, spk) for i, (spk, a, e, n) in enumerate(rows)}
+
+
+def test_accent_permutation_p_and_null_ratio_match_exhaustive_enumeration() -> None:
+    from itertools import permutations
+
+    from steps.reports.accents import accent_effect, accent_spread, extremes_ratio
+
+    # six speakers, three accents of two; speaker errors per 20 words (two utterances of 10)
+    spk = [("s0", "a", 1), ("s1", "a", 2), ("s2", "b", 3), ("s3", "b", 6), ("s4", "c", 2), ("s5", "c", 9)]
+    rows = [(s, a, e // 2 + (k == 0) * (e % 2), 10) for s, a, e in spk for k in range(2)]
+    eff = accent_effect(utts_of(rows), permutations=20000, seed=1)
+    assert eff is not None and eff.speakers == 6 and eff.min_per_accent == 2
+    errs = np.array([e for _, _, e in spk], float)
+
+    def stats(labels: tuple[str, ...]) -> tuple[float, float]:
+        e = np.array([errs[[i for i, x in enumerate(labels) if x == a]].sum() for a in "abc"])
+        n = np.full(3, 40.0)
+        return float(accent_spread(e, n)), float(extremes_ratio(e, n))
+
+    observed = stats(tuple(a for _, a, _ in spk))
+    every = [stats(p) for p in permutations([a for _, a, _ in spk])]  # 720 labellings, each equally likely
+    exact_p = np.mean([s >= observed[0] - 1e-12 for s, _ in every])
+    assert eff.spread == pytest.approx(observed[0], rel=1e-9) and eff.ratio == pytest.approx(observed[1])
+    assert abs(eff.p_value - exact_p) < 0.015  # Monte Carlo error at 20000 shuffles: < 0.004 (1 s.d.)
+    ratios = np.sort([r for _, r in every])
+    assert ratios[int(0.4 * len(ratios))] <= eff.null_ratio[0] <= ratios[int(0.6 * len(ratios))]
+    assert eff.null_ratio[1] <= eff.null_ratio[0] <= eff.null_ratio[2]
+
+
+def test_accent_effect_extremes() -> None:
+    from steps.reports.accents import accent_effect
+    from steps.utils.errors import FairstreamError
+
+    same = [(f"s{i}", "abc"[i % 3], 2, 20) for i in range(12)]  # every speaker at 10%: no shuffle differs
+    eff = accent_effect(utts_of(same), permutations=500)
+    assert eff is not None and eff.p_value == 1.0 and eff.ratio == pytest.approx(1.0) and eff.spread < 1e-9
+    strong = [(f"s{i}", "abc"[i % 3], 10 if i % 3 == 2 else 1, 20) for i in range(24)]
+    eff = accent_effect(utts_of(strong), permutations=500)
+    assert eff is not None and eff.p_value < 0.01 and eff.ratio == pytest.approx(10.0)
+    assert accent_effect(utts_of(same[:1])) is None  # one accent
+    with pytest.raises(FairstreamError, match="speaker s0 has utterances of two accents"):
+        accent_effect(utts_of([("s0", "a", 1, 10), ("s0", "b", 1, 10), ("s1", "b", 1, 10)]))
+
+
+def test_accents_section_reads_test_and_held_out_decodes(tmp_path: Path) -> None:
+    from steps.reports.accents import accents_section
+
+    assert accents_section(tmp_path) is None
+    rng = np.random.default_rng(7)
+
+    def worse_es_en(n: int) -> list[int]:  # es-en (odd utterances) clearly worse
+        return [int(e) + 3 * (i % 2) for i, e in enumerate(rng.binomial(5, 0.2, size=n))]
+
+    fake_decode(tmp_path, "lstm", "greedy", worse_es_en(80), 0.1)
+    held = worse_es_en(200)
+    fake_decode(tmp_path, "lstm", "greedy", held, 0.1, subdir="decode_sv", split="sv")
+    text = accents_section(tmp_path)
+    assert text is not None and text.startswith("## Accents: effect or speaker noise?")
+    rows = [x for x in text.splitlines() if x.startswith("| lstm | greedy |")]
+    test_row = next(x for x in rows if "| test |" in x)
+    held_row = next(x for x in rows if "| held-out (sv) |" in x)
+    assert "| 20 (10+ per accent) |" in test_row and "| 20 (10+ per accent) |" in held_row
+    assert held_row.split("|")[6].strip() == "< 0.001"  # p: es-en is worse by construction
+    assert "held-out speakers of the `sv` split" in text
+    picked = next(x for x in text.splitlines() if x.startswith("| lstm | greedy | es-en | en-us |"))
+    es, us = sum(held[1::2]) / (10 * 100), sum(held[0::2]) / (10 * 100)  # the held-out WERs
+    cells = [c.strip() for c in picked.split("|")]
+    assert float(cells[5]) == pytest.approx(100 * es, abs=0.006) and float(cells[6]) == pytest.approx(
+        100 * us, abs=0.006
+    )
+    assert float(cells[7].split()[0]) == pytest.approx(es / us, abs=0.06)

@@ -15,6 +15,8 @@ from steps.utils.stats import (
     pair_cluster_indices,
     paired_ratio_difference,
     percentile_interval,
+    permutation_p_value,
+    permuted_group_totals,
     ratio_interval,
     resample_counts,
     stratified_counts,
@@ -168,3 +170,18 @@ def test_group_ratio_difference_equals_explicit_speaker_resamples() -> None:
         group_ratio_difference(num, den, noisy, np.zeros(n, bool), speakers.tolist())
     with pytest.raises(FairstreamError, match="one value per utterance"):
         group_ratio_difference(num[:-1], den, ~noisy, noisy, speakers.tolist())
+
+
+def test_permuted_group_totals_shuffle_labels_over_whole_units() -> None:
+    keys, (tot, size) = permuted_group_totals(
+        [np.array([1.0, 10, 100]), np.ones(3)], ["b", "a", "a"], 3000, 0
+    )
+    assert keys == ["a", "b"] and tot.shape == size.shape == (3000, 2)
+    assert np.all(size == [2, 1])  # groups keep their sizes
+    assert np.all(tot.sum(1) == 111) and set(tot[:, 1]) == {1.0, 10.0, 100.0}  # b gets one whole unit
+    freq = [np.mean(tot[:, 1] == v) for v in (1, 10, 100)]
+    assert np.allclose(freq, 1 / 3, atol=0.04)  # each equally often: 3 s.d. of 3000 draws is 0.026
+    with pytest.raises(FairstreamError):
+        permuted_group_totals([np.ones(2)], ["a", "b"], 0, 0)
+    assert permutation_p_value(5.0, np.array([1.0, 2, 3])) == 1 / 4  # the observed labelling counts once
+    assert permutation_p_value(2.0, np.array([1.0, 2, 3])) == 3 / 4  # ties count as at least as large

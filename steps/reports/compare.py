@@ -69,10 +69,11 @@ def utterance_errors(path: Path) -> dict[str, tuple[int, int, str, str]]:
     return out
 
 
-def load_decodes(exp_dir: Path) -> list[Decode]:
-    """Every finished ``exp_dir/decode/*`` with a metrics.json, sorted by name."""
+def load_decodes(exp_dir: Path, subdir: str = "decode", split: str = "test") -> list[Decode]:
+    """Every finished ``exp_dir/<subdir>/*`` with a metrics.json, sorted by name; ``utts`` are
+    those of ``cuts_<split>`` (``dev_utts`` always dev's)."""
     decodes = []
-    for m in sorted((exp_dir / "decode").glob("*/metrics.json")):
+    for m in sorted((exp_dir / subdir).glob("*/metrics.json")):
         d = m.parent
         if not (d / ".done").is_file():
             continue
@@ -87,7 +88,7 @@ def load_decodes(exp_dir: Path) -> list[Decode]:
                 method,
                 Path((cfg or {}).get("model_dir", "")),
                 metrics,
-                utterance_errors(d / "cuts_test.jsonl.gz"),
+                utterance_errors(d / f"cuts_{split}.jsonl.gz"),
                 utterance_errors(d / "cuts_dev.jsonl.gz"),
             )
         )

@@ -176,3 +176,37 @@ def group_ratio_difference(
     m = resample_counts(len(na), replicates, seed)
     deltas = _ratio(m @ nb, m @ db) - _ratio(m @ na, m @ da)
     return _difference(_ratio(nb.sum(), db.sum()) - _ratio(na.sum(), da.sum()), deltas)
+
+
+def permuted_group_totals(
+    values: Sequence[np.ndarray], labels: Sequence[Hashable], replicates: int, seed: int
+) -> tuple[list[Hashable], list[np.ndarray]]:
+    """Per-unit columns (e.g. a speaker's errors and words) summed per group when the units'
+    group labels are shuffled among the units: one (replicates, groups) array per column, each
+    row one random permutation (groups keep their sizes), groups in sorted order.
+
+    The null distribution of a between-group statistic: what the groups would show if the label
+    made no difference to the units (a permutation test; units stay whole, so a speaker's
+    correlated utterances move together)."""
+    keys = sorted(set(labels), key=str)
+    pos = {k: i for i, k in enumerate(keys)}
+    codes = np.array([pos[x] for x in labels], dtype=np.int64)
+    if replicates < 1 or not len(codes):
+        raise FairstreamError(
+            f"a permutation test needs units and replicates >= 1, got {len(codes)}, {replicates}"
+        )
+    rng = np.random.default_rng(seed)
+    perms = np.stack([rng.permutation(codes) for _ in range(replicates)])
+    flat = (perms + len(keys) * np.arange(replicates)[:, None]).ravel()
+    weights = [np.tile(np.asarray(v, np.float64), replicates) for v in values]
+    size = len(keys) * replicates
+    return keys, [np.bincount(flat, w, size).reshape(replicates, len(keys)) for w in weights]
+
+
+def permutation_p_value(observed: float, null: np.ndarray) -> float:
+    """One-sided p of a statistic against its permutation distribution, counting the observed
+    labelling as one of the permutations ((1 + #null >= observed) / (1 + #null)); ties within
+    float rounding count as ``>=``."""
+    null = np.asarray(null, np.float64)
+    at_least = int(np.sum(null >= observed - 1e-12 * max(1.0, abs(observed))))
+    return (1 + at_least) / (1 + len(null))
