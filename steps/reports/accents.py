@@ -24,7 +24,7 @@ import numpy as np
 from steps.utils.errors import FairstreamError
 from steps.utils.stats import permutation_p_value, permuted_group_totals
 
-from .compare import Decode, accent_table, held_out_accent_ratio, load_decodes
+from .compare import Decode, accent_table, held_out_ratio_row, load_decodes
 
 HELD_OUT_SPLIT = "sv"  # the held-out speakers stage 5 decodes with the baseline (exp/decode_<split>)
 PERMUTATIONS = 2000
@@ -128,14 +128,8 @@ def picked_on_test_rows(tests: list[Decode], held: list[Decode]) -> list[str]:
     rows = []
     for h in held:
         t = by_key.get((h.model, h.method))
-        r = held_out_accent_ratio(t.utts, h.utts) if t is not None and h.utts else None
-        if r is None:
-            continue
-        worst, best, tw, tb, iv = r
-        ci = f"[{iv.low:.1f}, {iv.high:.1f}]" if iv.low is not None and iv.high is not None else "–"
-        rows.append(
-            f"| {h.model} | {h.method} | {worst} | {best} | {tw:.2f} | {tb:.2f} | {iv.estimate:.1f} {ci} |"
-        )
+        row = held_out_ratio_row(h, t.utts, h.utts) if t is not None else None
+        rows += [row] if row else []
     return rows
 
 

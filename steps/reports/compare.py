@@ -320,18 +320,22 @@ def held_out_accent_ratio(
     return worst, best, float(tw), float(tb), Interval(float(point), *(ci or (None, None)))
 
 
+def held_out_ratio_row(
+    d: Decode, pick: dict[str, tuple[int, int, str, str]], measure: dict[str, tuple[int, int, str, str]]
+) -> str | None:
+    """A table row of :func:`held_out_accent_ratio` (accents picked on ``pick``, measured on
+    ``measure``) for decode ``d``; None when it is undefined."""
+    r = held_out_accent_ratio(pick, measure) if pick and measure else None
+    if r is None:
+        return None
+    worst, best, tw, tb, iv = r
+    ci = f"[{iv.low:.1f}, {iv.high:.1f}]" if iv.low is not None and iv.high is not None else "–"
+    return f"| {d.model} | {d.method} | {worst} | {best} | {tw:.2f} | {tb:.2f} | {iv.estimate:.1f} {ci} |"
+
+
 def held_out_accent_table(decodes: list[Decode]) -> list[str]:
     """One row per decode with dev and test accents: :func:`held_out_accent_ratio`."""
-    lines = []
-    for d in decodes:
-        r = held_out_accent_ratio(d.dev_utts, d.utts) if d.dev_utts and d.utts else None
-        if r is None:
-            continue
-        worst, best, tw, tb, iv = r
-        ci = f"[{iv.low:.1f}, {iv.high:.1f}]" if iv.low is not None and iv.high is not None else "–"
-        lines.append(
-            f"| {d.model} | {d.method} | {worst} | {best} | {tw:.2f} | {tb:.2f} | {iv.estimate:.1f} {ci} |"
-        )
+    lines = [row for d in decodes if (row := held_out_ratio_row(d, d.dev_utts, d.utts))]
     if not lines:
         return []
     head = [
