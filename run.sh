@@ -226,38 +226,40 @@ run_stage 4 "train ($archs) -> $exp_dir" \
     "$data_dir/fbank" "$lang_dir" "$exp_dir"
 decode_args=() slow_decodes=()  # stage 5: every (arch, method) decode is one job; --decode-jobs run side by side,
 # the LM decodes first (the slowest: started last, one of them kept a core busy alone for 1.5 min)
+add_decode_job() {  # add_decode_job NAME ARCH METHOD SPLITS OUT_DIR [more 05_decode.sh options]
+  local name=$1 arch=$2 method=$3 splits=$4 out=$5; shift 5
+  local lm_args=(); [ "$method" = modified_beam_lm ] && lm_args=(--lm "$lang_dir/lm" --lm-conf conf/lm.yaml)
+  local job=(--job "$name" "$(q bash "$decode_stage" --method "$method" --avg "$avg" --splits "$splits" \
+    --chunk-ms "$chunk_ms" "$@" "${lm_args[@]}" "${force_flag[@]}" "$exp_dir/$arch" "$data_dir/fbank" "$out")")
+  if [ "$method" = modified_beam_lm ]; then slow_decodes+=("${job[@]}"); else decode_args+=("${job[@]}"); fi
+}
 read -r -a _archs <<< "$archs"
 for arch in $archs; do
   methods=$decode_methods
   [ "$arch" = "${_archs[0]}" ] && for m in $baseline_methods; do [[ " $methods " == *" $m "* ]] || methods+=" $m"; done
   for method in $methods; do
-    lm_args=(); [ "$method" = modified_beam_lm ] && lm_args=(--lm "$lang_dir/lm" --lm-conf conf/lm.yaml)
     splits=test
     if [ "$dev_decodes" = all ] || [ "$arch" = "${_archs[0]}" ] || [ "$method" = modified_beam_lm ]; then
       splits=dev,test
     fi
-    job=(--job "decode_${arch}_$method" "$(q bash "$decode_stage" --method "$method" --avg "$avg" \
-      --splits "$splits" --chunk-ms "$chunk_ms" "${lm_args[@]}" "${force_flag[@]}" \
-      "$exp_dir/$arch" "$data_dir/fbank" "$exp_dir/decode/${arch}_$method")")
-    if [ "$method" = modified_beam_lm ]; then slow_decodes+=("${job[@]}"); else decode_args+=("${job[@]}"); fi
+    add_decode_job "decode_${arch}_$method" "$arch" "$method" "$splits" "$exp_dir/decode/${arch}_$method"
   done
 done
+heldout_note=
 if [ "$heldout_split" != none ] && [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   if [ -f "$data_dir/fbank/cuts_$heldout_split.jsonl.gz" ]; then
-    for method in $decode_methods; do  # the baseline's searches, on the held-out speakers (batches of 8:
-      # the same hypotheses in half the time; no RTF or latency is reported from them)
-      lm_args=(); [ "$method" = modified_beam_lm ] && lm_args=(--lm "$lang_dir/lm" --lm-conf conf/lm.yaml)
-      job=(--job "decode_${heldout_split}_${_archs[0]}_$method" "$(q bash "$decode_stage" --method "$method" \
-        --avg "$avg" --splits "$heldout_split" --chunk-ms "$chunk_ms" --batch-size 8 "${lm_args[@]}" "${force_flag[@]}" \
-        "$exp_dir/${_archs[0]}" "$data_dir/fbank" "$exp_dir/decode_$heldout_split/${_archs[0]}_$method")")
-      if [ "$method" = modified_beam_lm ]; then slow_decodes+=("${job[@]}"); else decode_args+=("${job[@]}"); fi
+    # the baseline's searches on the held-out speakers, in batches of 8: the same hypotheses in half the
+    # time (no RTF or latency is reported from them)
+    for method in $decode_methods; do
+      add_decode_job "decode_${heldout_split}_${_archs[0]}_$method" "${_archs[0]}" "$method" "$heldout_split" \
+        "$exp_dir/decode_$heldout_split/${_archs[0]}_$method" --batch-size 8
     done
+    heldout_note=" + $heldout_split: $exp_dir/decode_$heldout_split"
   else
     log "no $data_dir/fbank/cuts_$heldout_split.jsonl.gz: stage 5 decodes no held-out speakers (--heldout-split)"
   fi
 fi
 decode_args=("${slow_decodes[@]}" "${decode_args[@]}")
-heldout_note=; [[ " ${decode_args[*]} " == *" decode_${heldout_split}_"* ]] && heldout_note=" + $heldout_split: $exp_dir/decode_$heldout_split"
 run_stage 5 "decode ($archs) x ($decode_methods; ${_archs[0]} also: ${baseline_methods:-none}) -> $exp_dir/decode/<arch>_<method>$heldout_note, $decode_jobs at a time" \
   python -m steps.run_jobs --jobs "$decode_jobs" --log-dir "$exp_dir/log" "${decode_args[@]}"
 run_stage 6 "speaker verification ($sv_variants) -> $exp_dir/sv" \
