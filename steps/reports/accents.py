@@ -15,14 +15,14 @@ percent a handful of utterances decides an accent's WER.  Two things make that m
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from steps.utils.errors import FairstreamError
-from steps.utils.stats import permutation_p_value, permuted_group_totals
+from steps.utils.stats import permutation_p_value, permuted_group_totals, unit_totals
 
 from .compare import Decode, accent_table, held_out_ratio_row, load_decodes
 
@@ -65,31 +65,24 @@ def accent_effect(
 ) -> AccentEffect | None:
     """Permutation test of ``utts`` (cut id -> errors, words, accent, speaker), shuffling accents
     over speakers; None with fewer than two accents.  A speaker with two accents is an error."""
-    errs: dict[str, float] = defaultdict(float)
-    words: dict[str, float] = defaultdict(float)
     accent: dict[str, str] = {}
-    for e, n, a, spk in utts.values():
+    for _, _, a, spk in utts.values():
         if accent.setdefault(spk, a) != a:
             raise FairstreamError(f"speaker {spk} has utterances of two accents ({accent[spk]}, {a})")
-        errs[spk] += e
-        words[spk] += n
-    speakers = sorted(accent)
-    labels = [accent[s] for s in speakers]
-    if len(set(labels)) < 2:
+    if len(set(accent.values())) < 2:
         return None
-    e = np.array([errs[s] for s in speakers])
-    n = np.array([words[s] for s in speakers])
-    keys = sorted(set(labels))
-    idx = np.array([keys.index(a) for a in labels])
-    obs_e = np.bincount(idx, weights=e, minlength=len(keys))
-    obs_n = np.bincount(idx, weights=n, minlength=len(keys))
+    rows = list(utts.values())
+    errs, words = (np.array([u[i] for u in rows]) for i in (0, 1))
+    speakers, (e, n) = unit_totals([errs, words], [u[3] for u in rows])  # per speaker, sorted
+    labels = [accent[str(s)] for s in speakers]
+    _, (obs_e, obs_n) = unit_totals([e, n], labels)
     _, (null_e, null_n) = permuted_group_totals([e, n], labels, permutations, seed)
     null_ratio = np.sort(extremes_ratio(null_e, null_n))
     q = [null_ratio[int(round(f * (len(null_ratio) - 1)))] for f in (0.5, 0.025, 0.975)]
     spread = float(accent_spread(obs_e, obs_n))
     return AccentEffect(
         len(speakers),
-        int(np.bincount(idx).min()),
+        min(Counter(labels).values()),
         spread,
         permutation_p_value(spread, accent_spread(null_e, null_n)),
         float(extremes_ratio(obs_e, obs_n)),
@@ -159,7 +152,7 @@ def accents_section(exp_dir: Path, split: str = HELD_OUT_SPLIT) -> str | None:
         *rows,
         "",
     ]
-    table = accent_table([h for h in held if h.utts])
+    table = accent_table(held)
     if table:
         spk = {u[3] for h in held for u in h.utts.values()}
         parts += [
